@@ -1,0 +1,1 @@
+//! BitNet b1.58 checkpoints: `config.json` + safetensors in, validated tensors out.

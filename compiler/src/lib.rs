@@ -1,0 +1,1 @@
+//! The ensi compiler: BitNet checkpoint -> model IR -> HE dataflow graph -> plan + reports.

@@ -1,0 +1,1 @@
+//! The ensi runtime: RNS-CKKS (arithmetic -> scheme -> circuits), plans, executors.
