@@ -271,3 +271,151 @@ pub fn merge_stages(
     }
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::numerics::embedding::bit_reverse_permute;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn random_slots(rng: &mut ChaCha20Rng, n: usize) -> Vec<Complex64> {
+        (0..n)
+            .map(|_| Complex64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+            .collect()
+    }
+
+    fn max_dist(a: &[Complex64], b: &[Complex64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max)
+    }
+
+    fn apply_all(matrices: &[DiagonalMatrix], x: &[Complex64]) -> Result<Vec<Complex64>, EmbeddingError> {
+        matrices.iter().try_fold(x.to_vec(), |v, m| m.apply(&v))
+    }
+
+    /// Every grouping to consider for `stages` stages: the even split at every depth, plus
+    /// uneven ones (smaller groups first, and all-but-one stage in the first group).
+    fn groupings(stages: usize) -> Result<Vec<Vec<usize>>, DftError> {
+        let mut all = Vec::new();
+        for levels in 1..=stages.max(1) {
+            let even = even_grouping(stages, levels)?;
+            let mut reversed = even.clone();
+            reversed.reverse();
+            all.push(even);
+            all.push(reversed);
+        }
+        if stages >= 2 {
+            all.push(vec![stages - 1, 1]);
+        }
+        Ok(all)
+    }
+
+    /// The stage products equal the special FFT (on bit-reversed input, within
+    /// 2e-15 sqrt(2n), the size of its outputs) and the special inverse FFT (bit-reversed
+    /// output, within 2e-15), for every slot count of N = 2^9 and
+    /// every grouping depth; rotations are the cyclic shifts of `DiagonalMatrix::apply`.
+    #[test]
+    fn stage_products_are_the_special_fft() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let emb = CanonicalEmbedding::new(9)?;
+        for log_slots in 0..=8 {
+            let n = 1usize << log_slots;
+            let decode = decode_stages(&emb, n)?;
+            let encode = encode_stages(&emb, n)?;
+            assert_eq!((decode.len(), encode.len()), (log_slots, log_slots));
+            let w = random_slots(&mut rng, n);
+            let mut fft = w.clone();
+            emb.special_fft(&mut fft)?;
+            let mut ifft = w.clone();
+            emb.special_ifft(&mut ifft)?;
+            bit_reverse_permute(&mut ifft);
+            let mut w_rev = w.clone();
+            bit_reverse_permute(&mut w_rev);
+            for sizes in groupings(log_slots)? {
+                let merged = merge_stages(&decode, &sizes, n)?;
+                let err = max_dist(&apply_all(&merged, &w_rev)?, &fft) / ((2 * n) as f64).sqrt();
+                assert!(err < 2e-15, "decode n={n} sizes={sizes:?}: {err:e}");
+                let merged = merge_stages(&encode, &sizes, n)?;
+                let err = max_dist(&apply_all(&merged, &w)?, &ifft);
+                assert!(err < 2e-15, "encode n={n} sizes={sizes:?}: {err:e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// CoeffsToSlots then SlotsToCoeffs through merged matrices is the identity (the shape
+    /// bootstrapping uses: bit-reversed in the middle), here for full slots of N = 2^11 at
+    /// Lattigo-like depths.
+    #[test]
+    fn merged_encode_then_decode_is_identity() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let emb = CanonicalEmbedding::new(11)?;
+        let n = emb.max_slots();
+        let z = random_slots(&mut rng, n);
+        for (cts_levels, stc_levels) in [(4, 3), (3, 2), (2, 2)] {
+            let cts = merge_stages(&encode_stages(&emb, n)?, &even_grouping(10, cts_levels)?, n)?;
+            let stc = merge_stages(&decode_stages(&emb, n)?, &even_grouping(10, stc_levels)?, n)?;
+            let back = apply_all(&stc, &apply_all(&cts, &z)?)?;
+            assert!(max_dist(&back, &z) < 1e-14);
+        }
+        Ok(())
+    }
+
+    /// One stage has 3 diagonals {0, h, n-h} (2 when h = n/2); a group of k consecutive
+    /// stages has at most 2^(k+1) - 1.
+    #[test]
+    fn diagonal_counts_match_the_collapsed_fft() -> TestResult {
+        let emb = CanonicalEmbedding::new(10)?;
+        let n = 256;
+        for (s, stage) in decode_stages(&emb, n)?.iter().enumerate() {
+            let h = 1usize << s;
+            let expected = if 2 * h == n { vec![0, h] } else { vec![0, h, n - h] };
+            assert_eq!(stage.rotations(), expected);
+        }
+        let stages = encode_stages(&emb, n)?;
+        for levels in 1..=8 {
+            let sizes = even_grouping(8, levels)?;
+            for (group, size) in merge_stages(&stages, &sizes, n)?.iter().zip(&sizes) {
+                assert!(group.diagonals().len() < 1 << (size + 1), "sizes {sizes:?}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn groupings_and_errors() -> TestResult {
+        assert_eq!(even_grouping(15, 4)?, vec![4, 4, 4, 3]);
+        assert_eq!(even_grouping(3, 3)?, vec![1, 1, 1]);
+        assert_eq!(even_grouping(0, 1)?, vec![0]);
+        assert_eq!(
+            even_grouping(3, 4).map_err(|e| e.to_string()),
+            Err("cannot split 3 stages into 4 levels".to_string())
+        );
+        let emb = CanonicalEmbedding::new(5)?;
+        let stages = decode_stages(&emb, 8)?;
+        assert_eq!(
+            merge_stages(&stages, &[2, 2], 8).map_err(|e| e.to_string()),
+            Err("group sizes [2, 2] do not partition 3 stages into non-empty groups".to_string())
+        );
+        assert!(merge_stages(&stages, &[3, 0], 8).is_err());
+        let one = merge_stages(&decode_stages(&emb, 1)?, &[0], 1)?;
+        assert_eq!(one, vec![DiagonalMatrix::identity(1)]);
+        assert!(DiagonalMatrix::identity(4).then(&DiagonalMatrix::identity(8)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn from_diagonals_sums_repeated_offsets_and_drops_zeros() -> TestResult {
+        let one = Complex64::new(1.0, 0.0);
+        let zero = Complex64::new(0.0, 0.0);
+        let m = DiagonalMatrix::from_diagonals(
+            2,
+            [(1, vec![one, one]), (3, vec![one, zero]), (0, vec![zero, zero])],
+        )?;
+        assert_eq!(m.diagonals(), &[(1, vec![Complex64::new(2.0, 0.0), one])]);
+        assert_eq!(m.apply(&[one, zero])?, vec![zero, one]);
+        Ok(())
+    }
+}

@@ -12,6 +12,8 @@
 
 use num_complex::Complex64;
 
+use super::linalg::DoubleDouble;
+
 /// Smallest supported `log2 N` (N = 2: one slot).
 pub const MIN_LOG_N: u32 = 1;
 /// Largest supported `log2 N` (the twiddle table holds N/2 complex values).
@@ -357,7 +359,8 @@ fn pow_mod(base: u64, mut exponent: u64, modulus: u64) -> u64 {
 }
 
 /// Reference decode by definition, O(N n): evaluates the polynomial at `zeta^(5^j)`,
-/// `j < slots`, with the exponent reduced exactly modulo `2N`. For tests and cross-checks.
+/// `j < slots`, with the exponent reduced exactly modulo `2N` and the sums accumulated in
+/// double-double, so that its only error is the rounding of the roots. For tests.
 pub fn naive_coeffs_to_slots(coeffs: &[f64], slots: usize) -> Vec<Complex64> {
     let n_ring = coeffs.len() as u64;
     let two_n = 2 * n_ring;
@@ -365,13 +368,15 @@ pub fn naive_coeffs_to_slots(coeffs: &[f64], slots: usize) -> Vec<Complex64> {
     let mut power = 1u64;
     let mut out = Vec::with_capacity(slots);
     for _ in 0..slots {
-        let mut acc = Complex64::new(0.0, 0.0);
+        let (mut re, mut im) = (DoubleDouble::default(), DoubleDouble::default());
         let mut exponent = 0u64;
         for &c in coeffs {
-            acc += roots[exponent as usize] * c;
+            let root = roots[exponent as usize];
+            re = re.add_product(root.re, c);
+            im = im.add_product(root.im, c);
             exponent = (exponent + power) % two_n;
         }
-        out.push(acc);
+        out.push(Complex64::new(re.to_f64(), im.to_f64()));
         power = power * 5 % two_n;
     }
     out
@@ -398,4 +403,253 @@ pub fn naive_slots_to_coeffs(slots: &[Complex64], ring_degree: usize) -> Vec<f64
         coeffs[k * gap] = 2.0 * acc.re / (2 * n) as f64;
     }
     coeffs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn random_slots(rng: &mut ChaCha20Rng, n: usize) -> Vec<Complex64> {
+        (0..n)
+            .map(|_| Complex64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+            .collect()
+    }
+
+    fn max_dist(a: &[Complex64], b: &[Complex64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max)
+    }
+
+    fn max_dist_real(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    }
+
+    /// Every power-of-two slot count of a ring, thinned out for the largest rings.
+    fn slot_counts(max_slots: usize) -> Vec<usize> {
+        let all: Vec<usize> = (0..).map(|k| 1usize << k).take_while(|&n| n <= max_slots).collect();
+        if all.len() <= 8 { all } else { vec![1, 2, 8, max_slots / 8, max_slots / 2, max_slots] }
+    }
+
+    /// `X -> X^g` on the coefficients of `R[X]/(X^N + 1)`: `X^k -> +-X^(kg mod N)`.
+    fn automorphism(coeffs: &[f64], g: u64) -> Vec<f64> {
+        let n = coeffs.len() as u64;
+        let mut out = vec![0.0; coeffs.len()];
+        for (k, &c) in coeffs.iter().enumerate() {
+            let e = (k as u64 * g) % (2 * n);
+            if e < n { out[e as usize] += c } else { out[(e - n) as usize] -= c }
+        }
+        out
+    }
+
+    #[test]
+    fn unit_roots_are_exact_at_symmetric_points() {
+        for m in [4u64, 8, 12, 1 << 10, 1 << 17] {
+            assert_eq!(unit_root(m / 4, m), Complex64::new(0.0, 1.0));
+            assert_eq!(unit_root(m / 2, m), Complex64::new(-1.0, 0.0));
+            assert_eq!(unit_root(m + 1, m), unit_root(1, m));
+            for k in [1, 3, m / 8 + 1, m / 3, m - 1] {
+                assert_eq!(unit_root(m - k, m), unit_root(k, m).conj());
+                let direct = Complex64::from_polar(1.0, std::f64::consts::TAU * k as f64 / m as f64);
+                assert!((unit_root(k, m) - direct).norm() < 1e-15, "m={m} k={k}");
+            }
+        }
+    }
+
+    #[test]
+    fn bit_reversal_is_an_involution_with_known_image() {
+        let mut v: Vec<usize> = (0..16).collect();
+        bit_reverse_permute(&mut v);
+        assert_eq!(v, [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]);
+        bit_reverse_permute(&mut v);
+        assert_eq!(v, (0..16).collect::<Vec<_>>());
+    }
+
+    /// Round trip slots -> coefficients -> slots: max error <= 2e-15 on |values| <= sqrt 2.
+    #[test]
+    fn round_trip_is_exact_to_rounding() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        for log_n in 1..=14 {
+            let emb = CanonicalEmbedding::new(log_n)?;
+            for n in slot_counts(emb.max_slots()) {
+                let z = random_slots(&mut rng, n);
+                let back = emb.coeffs_to_slots(&emb.slots_to_coeffs(&z)?, n)?;
+                let err = max_dist(&z, &back);
+                assert!(err < 2e-15, "log_n={log_n} n={n}: round trip error {err:e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Against the O(N n) definitions, N = 2^4..2^12, full and sparse slot counts: encode
+    /// within 1e-15; decode (slots of size ~sqrt(2n) from unit coefficients) within
+    /// 1e-15 sqrt(2n).
+    #[test]
+    fn agrees_with_the_naive_embedding() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        for log_n in 4..=12 {
+            let emb = CanonicalEmbedding::new(log_n)?;
+            for n in slot_counts(emb.max_slots()) {
+                let z = random_slots(&mut rng, n);
+                let coeffs = emb.slots_to_coeffs(&z)?;
+                let naive_coeffs = naive_slots_to_coeffs(&z, emb.ring_degree());
+                let enc_err = max_dist_real(&coeffs, &naive_coeffs);
+                assert!(enc_err < 1e-15, "encode log_n={log_n} n={n}: {enc_err:e}");
+
+                // Decode of a subring polynomial with random coefficients (scale ~1).
+                let gap = emb.max_slots() / n;
+                let mut c = vec![0.0; emb.ring_degree()];
+                for k in (0..emb.ring_degree()).step_by(gap) {
+                    c[k] = rng.random_range(-1.0..1.0);
+                }
+                let fast = emb.coeffs_to_slots(&c, n)?;
+                let naive = naive_coeffs_to_slots(&c, n);
+                let dec_err = max_dist(&fast, &naive) / ((2 * n) as f64).sqrt();
+                assert!(dec_err < 1e-15, "decode log_n={log_n} n={n}: {dec_err:e}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn both_directions_are_linear() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let emb = CanonicalEmbedding::new(11)?;
+        for n in [4, 256, 1024] {
+            let (x, y) = (random_slots(&mut rng, n), random_slots(&mut rng, n));
+            let (alpha, beta) = (0.75, -3.5);
+            let mix: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * alpha + b * beta).collect();
+            let (cx, cy) = (emb.slots_to_coeffs(&x)?, emb.slots_to_coeffs(&y)?);
+            let cmix: Vec<f64> = cx.iter().zip(&cy).map(|(a, b)| a * alpha + b * beta).collect();
+            assert!(max_dist_real(&emb.slots_to_coeffs(&mix)?, &cmix) < 1e-15);
+            let back = emb.coeffs_to_slots(&cmix, n)?;
+            assert!(max_dist(&back, &mix) < 1e-14);
+        }
+        Ok(())
+    }
+
+    /// The 5-orbit and its conjugates are all the primitive 2N-th roots: the inverse DFT over
+    /// all of them, fed `z` on the orbit and `conj z` on its negation, is real and equals the
+    /// special-FFT encoding (within 1e-15).
+    #[test]
+    fn conjugate_symmetry_makes_real_coefficients() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        for log_n in 2..=10 {
+            let emb = CanonicalEmbedding::new(log_n)?;
+            let (n_ring, two_n) = (emb.ring_degree(), 2 * emb.ring_degree() as u64);
+            let z = random_slots(&mut rng, emb.max_slots());
+            let mut values = vec![Complex64::new(0.0, 0.0); two_n as usize];
+            let mut power = 1u64;
+            for zj in &z {
+                values[power as usize] = *zj;
+                values[(two_n - power) as usize] = zj.conj();
+                power = power * 5 % two_n;
+            }
+            let coeffs = emb.slots_to_coeffs(&z)?;
+            for (k, &ck) in coeffs.iter().enumerate() {
+                let mut acc = Complex64::new(0.0, 0.0);
+                for e in (1..two_n).step_by(2) {
+                    acc += values[e as usize] * unit_root(two_n - e * k as u64 % two_n, two_n);
+                }
+                acc /= n_ring as f64;
+                assert!(acc.im.abs() < 1e-15 && (acc.re - ck).abs() < 1e-15, "log_n={log_n} k={k}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins the slot order the evaluator's Galois keys rely on: X -> X^(5^k) rotates the
+    /// slots left by k (new j = old j + k), X -> X^-1 conjugates, full and sparse.
+    #[test]
+    fn automorphisms_rotate_and_conjugate_slots() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        for log_n in [4, 7, 10] {
+            let emb = CanonicalEmbedding::new(log_n)?;
+            for n in slot_counts(emb.max_slots()) {
+                let z = random_slots(&mut rng, n);
+                let c = emb.slots_to_coeffs(&z)?;
+                for k in [1i64, 2, 3, -1, -5, n as i64 - 1, emb.max_slots() as i64] {
+                    let g = emb.rotation_galois_element(k);
+                    let rotated = emb.coeffs_to_slots(&automorphism(&c, g), n)?;
+                    let shift = k.rem_euclid(n as i64) as usize;
+                    let expected: Vec<Complex64> = (0..n).map(|j| z[(j + shift) % n]).collect();
+                    let err = max_dist(&rotated, &expected);
+                    assert!(err < 1e-14, "log_n={log_n} n={n} k={k}: {err:e}");
+                    // The rotated polynomial stays in the subring.
+                    let back = emb.slots_to_coeffs(&rotated)?;
+                    assert!(max_dist_real(&back, &automorphism(&c, g)) < 1e-14);
+                }
+                let conj = emb.coeffs_to_slots(&automorphism(&c, emb.conjugation_galois_element()), n)?;
+                let expected: Vec<Complex64> = z.iter().map(|v| v.conj()).collect();
+                assert!(max_dist(&conj, &expected) < 1e-14, "conjugation log_n={log_n} n={n}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn galois_elements_of_rotations() -> TestResult {
+        let emb = CanonicalEmbedding::new(5)?; // 2N = 64, 5 has order 16
+        assert_eq!(emb.rotation_galois_element(0), 1);
+        assert_eq!(emb.rotation_galois_element(1), 5);
+        assert_eq!(emb.rotation_galois_element(2), 25);
+        assert_eq!(emb.rotation_galois_element(16), 1);
+        assert_eq!(emb.rotation_galois_element(-1) * 5 % 64, 1);
+        assert_eq!(emb.conjugation_galois_element(), 63);
+        Ok(())
+    }
+
+    /// With n < N/2, decoding a polynomial off the subring gives the replica average of its
+    /// N/2 full-ring slots (the projection onto the subring).
+    #[test]
+    fn sparse_decode_averages_the_replicas() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let emb = CanonicalEmbedding::new(8)?;
+        let c: Vec<f64> = (0..emb.ring_degree()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let full = emb.coeffs_to_slots(&c, emb.max_slots())?;
+        for n in [1, 4, 32] {
+            let sparse = emb.coeffs_to_slots(&c, n)?;
+            let replicas = emb.max_slots() / n;
+            for (j, s) in sparse.iter().enumerate() {
+                let mean: Complex64 = (0..replicas).map(|r| full[j + r * n]).sum::<Complex64>()
+                    / replicas as f64;
+                assert!((s - mean).norm() < 1e-13, "n={n} j={j}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn real_forms_drop_the_imaginary_part() -> TestResult {
+        let emb = CanonicalEmbedding::new(6)?;
+        let x: Vec<f64> = (0..16).map(|i| (i as f64 * 0.37).sin()).collect();
+        let coeffs = emb.real_slots_to_coeffs(&x)?;
+        let lifted: Vec<Complex64> = x.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        assert_eq!(coeffs, emb.slots_to_coeffs(&lifted)?);
+        let back = emb.coeffs_to_real_slots(&coeffs, 16)?;
+        assert!(max_dist_real(&back, &x) < 1e-15);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_shapes_with_clear_messages() -> TestResult {
+        assert_eq!(
+            CanonicalEmbedding::new(0).map(|_| ()).map_err(|e| e.to_string()),
+            Err("log2 of the ring degree must be in 1..=20, got 0".to_string())
+        );
+        let emb = CanonicalEmbedding::new(4)?;
+        let three = vec![Complex64::new(0.0, 0.0); 3];
+        assert_eq!(
+            emb.slots_to_coeffs(&three).map_err(|e| e.to_string()),
+            Err("slot count must be a power of two in 1..=8, got 3".to_string())
+        );
+        assert_eq!(
+            emb.coeffs_to_slots(&[0.0; 8], 4).map_err(|e| e.to_string()),
+            Err("coefficients: expected length 16, got 8".to_string())
+        );
+        assert!(emb.coeffs_to_slots(&[0.0; 16], 16).is_err());
+        Ok(())
+    }
 }
