@@ -226,6 +226,52 @@ impl ChebyshevSeries {
         Ok(Self { a, b, coeffs })
     }
 
+    /// The degree `nodes.len() - 1` polynomial through `(x_i, f(x_i))` for arbitrary distinct
+    /// nodes in `[a, b]`, in the Chebyshev basis: solves the Chebyshev–Vandermonde system
+    /// `sum_k c_k T_k(t_i) = f(x_i)` by LU with double-double residual refinement. For
+    /// clustered nodes (Han–Ki) the coefficients in the ill-conditioned directions are not
+    /// unique to f64, but the polynomial's values at and near the nodes are: the refined
+    /// residual is at rounding level.
+    pub fn interpolate_at(
+        f: impl Fn(f64) -> f64,
+        a: f64,
+        b: f64,
+        nodes: &[f64],
+    ) -> Result<Self, ApproxError> {
+        check_interval(a, b)?;
+        if nodes.is_empty() {
+            return Err(ApproxError::EmptySeries);
+        }
+        if nodes.len() > MAX_DEGREE + 1 {
+            return Err(ApproxError::DegreeTooHigh { degree: nodes.len() - 1, max: MAX_DEGREE });
+        }
+        let n = nodes.len();
+        let mut matrix = Vec::with_capacity(n * n);
+        let mut rhs = Vec::with_capacity(n);
+        for &x in nodes {
+            if !(a..=b).contains(&x) {
+                return Err(ApproxError::InvalidParameter { what: format!("node {x} outside [{a}, {b}]") });
+            }
+            let y = f(x);
+            if !y.is_finite() {
+                return Err(ApproxError::NonFinite { x });
+            }
+            rhs.push(y);
+            let t = (2.0 * x - a - b) / (b - a);
+            let (mut prev, mut cur) = (1.0, t);
+            matrix.push(1.0);
+            for k in 1..n {
+                matrix.push(cur);
+                if k + 1 < n {
+                    (prev, cur) = (cur, 2.0 * t * cur - prev);
+                }
+            }
+        }
+        let coeffs = super::linalg::solve(&matrix, &rhs, 2)
+            .map_err(|_| ApproxError::Singular { method: "interpolation at given nodes" })?;
+        Ok(Self { a, b, coeffs })
+    }
+
     /// Left end of the interval.
     pub fn a(&self) -> f64 {
         self.a
@@ -445,4 +491,219 @@ pub fn min_degree_for_error(
         }
     }
     Err(ApproxError::TargetNotReached { target, max_degree, best_error, best_degree })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Modified Bessel `I_k(z)` by its series of positive terms (no cancellation).
+    fn bessel_i(k: usize, z: f64) -> f64 {
+        let half = z / 2.0;
+        let mut term = (1..=k).fold(1.0, |t, j| t * half / j as f64);
+        let mut sum = 0.0;
+        for m in 1..200 {
+            sum += term;
+            term *= half * half / (m as f64 * (m + k) as f64);
+        }
+        sum
+    }
+
+    /// `e^x` on `[a, b]` has Chebyshev coefficients `2 e^mid I_k(half)` (`I_0` once): the DCT
+    /// interpolant reproduces them to 4e-16 (relative to `e^b`) at degrees 48..255, where the
+    /// aliased tail is below rounding.
+    #[test]
+    fn exponential_coefficients_match_bessel_values() -> TestResult {
+        for (a, b) in [(-1.0, 1.0), (-3.0, 5.0)] {
+            let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
+            let scale = f64::exp(b);
+            for degree in [48, 100, 255] {
+                let series = ChebyshevSeries::interpolate(f64::exp, a, b, degree)?;
+                for (k, c) in series.coeffs().iter().enumerate() {
+                    let exact = if k == 0 { 1.0 } else { 2.0 } * mid.exp() * bessel_i(k, half);
+                    assert!((c - exact).abs() <= 4e-16 * scale, "[{a},{b}] d={degree} k={k}: {c:e} vs {exact:e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A degree-255 polynomial is recovered by its degree-255 interpolant: coefficients within
+    /// 4e-15 sum |c_k| (the size of its sampled values).
+    #[test]
+    fn interpolation_reproduces_polynomials() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let coeffs: Vec<f64> = (0..256).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let p = ChebyshevSeries::new(-2.0, 6.0, coeffs.clone())?;
+        let q = ChebyshevSeries::interpolate(|x| p.evaluate(x), -2.0, 6.0, 255)?;
+        let worst = coeffs.iter().zip(q.coeffs()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 4e-15 * p.l1_norm(), "{worst:e}");
+        Ok(())
+    }
+
+    #[test]
+    fn clenshaw_matches_the_trigonometric_definition() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        for k in [0usize, 1, 2, 7, 50] {
+            let mut coeffs = vec![0.0; k + 1];
+            coeffs[k] = 1.0;
+            let tk = ChebyshevSeries::new(-1.0, 1.0, coeffs)?;
+            for _ in 0..100 {
+                let t: f64 = rng.random_range(-1.0..1.0);
+                let exact = (k as f64 * t.acos()).cos();
+                assert!((tk.evaluate(t) - exact).abs() < 1e-13, "k={k} t={t}");
+            }
+        }
+        Ok(())
+    }
+
+    /// `p = q T_m + r` holds to 1e-12 (relative to sum |c_k|) for degrees below, at, between
+    /// and beyond `m .. 2m`, with `deg r < m` and `deg q = deg p - m`.
+    #[test]
+    fn division_by_t_m_reconstructs_the_series() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(12);
+        for (degree, m) in [(5, 8), (8, 8), (12, 8), (16, 8), (17, 8), (100, 8), (100, 64), (255, 128), (30, 1)] {
+            let coeffs: Vec<f64> = (0..=degree).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let p = ChebyshevSeries::new(-3.0, 1.0, coeffs)?;
+            let (q, r) = p.divide_by_chebyshev(m)?;
+            let mut tm = vec![0.0; m + 1];
+            tm[m] = 1.0;
+            let tm = ChebyshevSeries::new(-3.0, 1.0, tm)?;
+            if degree >= m {
+                assert_eq!((q.degree(), r.degree()), (degree - m, m - 1));
+            } else {
+                assert_eq!(r, p);
+            }
+            for i in 0..=200 {
+                let x = -3.0 + 4.0 * i as f64 / 200.0;
+                let err = (q.evaluate(x) * tm.evaluate(x) + r.evaluate(x) - p.evaluate(x)).abs();
+                assert!(err < 1e-12 * p.l1_norm(), "degree {degree} m {m} x {x}: {err:e}");
+            }
+        }
+        assert!(ChebyshevSeries::new(0.0, 1.0, vec![1.0])?.divide_by_chebyshev(0).is_err());
+        Ok(())
+    }
+
+    /// The BSGS tree: `p = sum_i l_i prod_{bit g of i} T_{2^(l+g)}`, leaves of degree < 2^l.
+    #[test]
+    fn bsgs_leaves_recompose_the_series() -> TestResult {
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        for (degree, log_baby) in [(127, 3), (200, 4), (31, 5), (5, 3), (64, 2)] {
+            let coeffs: Vec<f64> = (0..=degree).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let p = ChebyshevSeries::new(-1.0, 2.0, coeffs)?;
+            let leaves = p.bsgs_leaves(log_baby)?;
+            let giant = leaves.len().trailing_zeros();
+            assert!(leaves.len().is_power_of_two());
+            assert!(degree < 1 << (log_baby + giant));
+            assert!(leaves.iter().all(|l| l.degree() < 1 << log_baby));
+            for i in 0..=100 {
+                let x = -1.0 + 3.0 * i as f64 / 100.0;
+                let t = p.to_unit(x);
+                let power = |g: u32| (f64::from(1u32 << (log_baby + g)) * t.acos()).cos();
+                let sum: f64 = leaves
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, leaf)| {
+                        (0..giant).filter(|g| idx >> g & 1 == 1).fold(leaf.evaluate(x), |acc, g| acc * power(g))
+                    })
+                    .sum();
+                let err = (sum - p.evaluate(x)).abs();
+                assert!(err < 1e-12 * p.l1_norm(), "degree {degree} log_baby {log_baby} x {x}: {err:e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The derivative-free estimate bounds the measured error from above, within 30x, for
+    /// analytic functions.
+    #[test]
+    fn error_estimate_brackets_the_measured_error() -> TestResult {
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        for (name, f, a, b) in [
+            ("sigmoid", &sigmoid as &dyn Fn(f64) -> f64, -8.0, 8.0),
+            ("exp", &f64::exp, -8.0, 0.0),
+            ("cos", &|x: f64| (3.0 * x).cos(), -4.0, 4.0),
+        ] {
+            for degree in [6, 11, 16, 24, 32] {
+                let measured = ChebyshevSeries::interpolate(f, a, b, degree)?.max_error(f, DEFAULT_GRID_POINTS).max_abs;
+                let estimate = estimate_interpolation_error(f, a, b, degree)?;
+                if measured < 1e-14 {
+                    continue; // rounding level: nothing to estimate
+                }
+                assert!(measured <= estimate && estimate <= 30.0 * measured, "{name} d={degree}: measured {measured:e} estimate {estimate:e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The chosen degree meets the target and every smaller degree misses it.
+    #[test]
+    fn degree_search_returns_the_smallest_sufficient_degree() -> TestResult {
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        for target in [1e-2, 1e-4, 1e-8] {
+            let choice = min_degree_for_error(sigmoid, -8.0, 8.0, target, 200, 2001)?;
+            assert!(choice.error.max_abs <= target);
+            for smaller in 0..choice.degree {
+                let e = ChebyshevSeries::interpolate(sigmoid, -8.0, 8.0, smaller)?.max_error(sigmoid, 2001);
+                assert!(e.max_abs > target, "degree {smaller} already reaches {target:e}");
+            }
+        }
+        let miss = min_degree_for_error(|x: f64| x.abs(), -1.0, 1.0, 1e-9, 20, 1001);
+        assert!(matches!(miss, Err(ApproxError::TargetNotReached { max_degree: 20, .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn interpolation_at_given_nodes() -> TestResult {
+        // At the Chebyshev nodes it is the DCT interpolant.
+        let f = |x: f64| (x * 1.3).sin() + x * x;
+        let nodes = chebyshev_nodes(-2.0, 3.0, 20);
+        let at = ChebyshevSeries::interpolate_at(f, -2.0, 3.0, &nodes)?;
+        let dct = ChebyshevSeries::interpolate(f, -2.0, 3.0, 20)?;
+        let worst = at.coeffs().iter().zip(dct.coeffs()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-14, "{worst:e}");
+        // Equispaced nodes reproduce a cubic exactly.
+        let cubic = |x: f64| 2.0 * x * x * x - x + 0.5;
+        let nodes: Vec<f64> = (0..4).map(|i| i as f64).collect();
+        let p = ChebyshevSeries::interpolate_at(cubic, 0.0, 3.0, &nodes)?;
+        assert!(p.max_error(cubic, 101).max_abs < 1e-13);
+        assert!(matches!(
+            ChebyshevSeries::interpolate_at(cubic, 0.0, 3.0, &[1.0, 1.0]),
+            Err(ApproxError::Singular { .. })
+        ));
+        assert!(ChebyshevSeries::interpolate_at(cubic, 0.0, 3.0, &[4.0]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn complex_series_interpolates_both_parts() -> TestResult {
+        let f = |x: f64| Complex64::from_polar(1.0, 2.0 * x);
+        let p = ComplexChebyshevSeries::interpolate(f, -1.0, 1.0, 24)?;
+        for i in 0..=50 {
+            let x = -1.0 + i as f64 / 25.0;
+            assert!((p.evaluate(x) - f(x)).norm() < 1e-14);
+        }
+        assert_eq!(p.coeffs().len(), 25);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_requests_with_clear_messages() {
+        assert_eq!(
+            ChebyshevSeries::interpolate(f64::exp, 1.0, 1.0, 3).map_err(|e| e.to_string()),
+            Err("invalid interval [1, 1]".to_string())
+        );
+        assert!(matches!(
+            ChebyshevSeries::interpolate(|x: f64| 1.0 / x, -1.0, 1.0, 2),
+            Err(ApproxError::NonFinite { .. })
+        ));
+        assert!(ChebyshevSeries::new(0.0, 1.0, vec![]).is_err());
+        assert!(ChebyshevSeries::interpolate(f64::exp, 0.0, 1.0, MAX_DEGREE + 1).is_err());
+        let report = ErrorReport::from_samples([(0.0, 1.0, 1.0), (1.0, 1.0, f64::NAN), (2.0, 1.0, 5.0)]);
+        assert!(report.max_abs.is_nan() && report.argmax == 1.0);
+    }
 }

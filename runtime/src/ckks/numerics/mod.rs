@@ -3,5 +3,8 @@
 pub mod chebyshev;
 pub mod dft;
 pub mod embedding;
+pub mod eval_mod;
+pub mod functions;
 pub mod linalg;
 pub mod precision;
+pub mod remez;
