@@ -101,3 +101,133 @@ pub fn error_table(
         })
         .collect()
 }
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::numerics::chebyshev::DEFAULT_GRID_POINTS;
+    use crate::ckks::numerics::remez::{RemezOptions, minimax, minimax_relative};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    const DEGREES: [usize; 6] = [7, 15, 31, 63, 127, 255];
+
+    /// Prints "name [a, b]: degree -> max abs error (interpolant) / minimax" rows and
+    /// returns the interpolant errors by degree.
+    fn table(name: &str, f: impl Fn(f64) -> f64, a: f64, b: f64) -> Result<Vec<f64>, ApproxError> {
+        let rows = error_table(&f, a, b, &DEGREES, DEFAULT_GRID_POINTS)?;
+        let mut line = format!("{name} on [{a}, {b}]:");
+        for row in &rows {
+            line += &format!("  {}: {:.2e}", row.degree, row.error.max_abs);
+            if row.degree <= 31 {
+                let best = minimax(&f, a, b, row.degree, RemezOptions::default())?;
+                line += &format!(" (minimax {:.2e})", best.max_error);
+            }
+        }
+        println!("{line}");
+        Ok(rows.iter().map(|r| r.error.max_abs).collect())
+    }
+
+    /// Thresholds are the measured errors rounded up (about 1.5x).
+    #[test]
+    fn sigmoid_error_by_degree() -> TestResult {
+        let e8 = table("sigmoid", sigmoid, -8.0, 8.0)?;
+        let e16 = table("sigmoid", sigmoid, -16.0, 16.0)?;
+        let e32 = table("sigmoid", sigmoid, -32.0, 32.0)?;
+        assert!(e8[2] < 4.5e-6 && e8[3] < 2.2e-11 && e8[4] < 1e-15, "{e8:?}");
+        assert!(e16[3] < 3.6e-6 && e16[4] < 1.4e-11, "{e16:?}");
+        assert!(e32[4] < 3.4e-6 && e32[5] < 1e-11, "{e32:?}");
+        Ok(())
+    }
+
+    /// ReLU^2 has a jump in its second derivative at 0: the error falls only as `d^-2`
+    /// (quartering per doubling of the degree) and scales as `B^2`.
+    #[test]
+    fn relu_squared_error_by_degree() -> TestResult {
+        let e1 = table("relu^2", relu_squared, -1.0, 1.0)?;
+        let e8 = table("relu^2", relu_squared, -8.0, 8.0)?;
+        assert!(e1[2] < 3.3e-4 && e1[4] < 2.1e-5, "{e1:?}");
+        for pair in e1.windows(2) {
+            let ratio = pair[0] / pair[1];
+            assert!((3.5..4.8).contains(&ratio), "rate {ratio}");
+        }
+        for (small, large) in e1.iter().zip(&e8) {
+            assert!((large / small / 64.0 - 1.0).abs() < 1e-6);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn silu_error_by_degree() -> TestResult {
+        let e8 = table("silu", silu, -8.0, 8.0)?;
+        let e16 = table("silu", silu, -16.0, 16.0)?;
+        assert!(e8[2] < 2.9e-5 && e8[3] < 1.4e-10, "{e8:?}");
+        assert!(e16[3] < 2.3e-5 && e16[4] < 8.6e-11, "{e16:?}");
+        Ok(())
+    }
+
+    /// The softmax baseline: exp on [-B, 0] and 1/x on [1, R].
+    #[test]
+    fn exp_and_inverse_error_by_degree() -> TestResult {
+        let exp8 = table("exp", f64::exp, -8.0, 0.0)?;
+        let exp16 = table("exp", f64::exp, -16.0, 0.0)?;
+        let inv16 = table("1/x", |x| 1.0 / x, 1.0, 16.0)?;
+        let inv128 = table("1/x", |x| 1.0 / x, 1.0, 128.0)?;
+        assert!(exp8[0] < 8.3e-4 && exp8[1] < 2.8e-10, "{exp8:?}");
+        assert!(exp16[1] < 8.2e-7 && exp16[2] < 1e-15, "{exp16:?}");
+        assert!(inv16[2] < 2.4e-7 && inv16[3] < 2e-14, "{inv16:?}");
+        assert!(inv128[3] < 3.6e-5 && inv128[4] < 4.3e-10, "{inv128:?}");
+        Ok(())
+    }
+
+    /// 1/sqrt on [eps, 1]: the relative error of a relative-minimax initial guess, and after
+    /// Newton steps. Every grid point obeys the exact error map `e -> -e^2 (3 + e) / 2`.
+    #[test]
+    fn inverse_square_root_with_newton_steps() -> TestResult {
+        for (eps, degree, max_rel_guess, max_rel_after_2) in
+            [(0.1, 3, 4.5e-2, 1.4e-5), (0.1, 7, 2.4e-3, 1.1e-10), (0.01, 7, 1.22e-1, 7.7e-4), (0.01, 15, 1.83e-2, 3.8e-7)]
+        {
+            let guess = minimax_relative(inv_sqrt, eps, 1.0, degree, RemezOptions::default())?;
+            assert!(guess.converged);
+            let initial = inv_sqrt_with_newton_error(&guess.series, 0, DEFAULT_GRID_POINTS);
+            let mut line = format!("1/sqrt on [{eps}, 1], degree {degree}: guess rel {:.2e}", initial.max_abs);
+            for steps in 1..=3 {
+                let after = inv_sqrt_with_newton_error(&guess.series, steps, DEFAULT_GRID_POINTS);
+                line += &format!("  {steps} Newton: {:.2e}", after.max_abs);
+                if steps == 2 {
+                    assert!(after.max_abs < max_rel_after_2, "{line}");
+                }
+            }
+            println!("{line}");
+            assert!(initial.max_abs < max_rel_guess, "{line}");
+
+            for x in uniform_grid(eps, 1.0, 257) {
+                let y0 = guess.series.evaluate(x);
+                let e0 = y0 * x.sqrt() - 1.0;
+                let y2 = inv_sqrt_newton_step(x, inv_sqrt_newton_step(x, y0));
+                let predicted = inv_sqrt_newton_error(e0, 2);
+                assert!((y2 * x.sqrt() - 1.0 - predicted).abs() < 1e-14, "x = {x}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn newton_error_maps_and_basins() {
+        assert_eq!(inv_sqrt_newton_error(0.1, 0), 0.1);
+        assert!((inv_sqrt_newton_error(0.1, 1) - (-0.0155)).abs() < 1e-15);
+        // Near the basin's edges the iteration first crawls away from e = -1.
+        assert!(inv_sqrt_newton_error(INV_SQRT_NEWTON_BASIN.1 - 1e-3, 100).abs() < 1e-15);
+        assert!(!(inv_sqrt_newton_error(INV_SQRT_NEWTON_BASIN.1 + 1e-3, 100).abs() < 1.0));
+        assert!(inv_sqrt_newton_error(-0.9, 100).abs() < 1e-15);
+        assert_eq!(inv_sqrt_newton_steps_needed(0.1, 1e-9), Some(4));
+        assert_eq!(inv_sqrt_newton_steps_needed(0.5, 1e-9), Some(7));
+        assert_eq!(inv_sqrt_newton_steps_needed(0.8, 1e-9), None);
+        assert_eq!(inverse_newton_error(0.5, 3), -(0.5f64.powi(8)));
+        assert_eq!(relu_squared(-2.0), 0.0);
+        assert_eq!(relu_squared(3.0), 9.0);
+        assert!((sigmoid(-800.0)).abs() < 1e-300 && sigmoid(800.0) == 1.0);
+        assert!((silu(1.0) - 0.731_058_578_630_004_9).abs() < 1e-15);
+    }
+}

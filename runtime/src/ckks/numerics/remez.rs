@@ -83,17 +83,36 @@ pub fn minimax_weighted(
     }
     let to_x = |t: f64| 0.5 * (a + b) + 0.5 * (b - a) * t;
     let points = degree + 2;
-    // Initial reference: the extrema of T_{d+1}, where the Chebyshev interpolant's error
-    // nearly equioscillates.
+    // Initial reference: d + 2 of the d + 3 extrema of T_{d+2}. The extrema of T_{d+1}
+    // (where the interpolant nearly equioscillates) are symmetric, and for f odd or even
+    // modulo P_d (sigmoid, ReLU^2 = x^2/2 + x|x|/2) a symmetric reference of odd size forces
+    // E = 0 (if (p, E) solves it, so does (-p(-x), -E)); dropping one end breaks the symmetry,
+    // and the best approximations of such f alternate on d + 3 points anyway.
     let mut reference: Vec<f64> = (0..points)
-        .map(|i| -(std::f64::consts::PI * i as f64 / (points - 1) as f64).cos())
+        .map(|i| -(std::f64::consts::PI * i as f64 / points as f64).cos())
         .collect();
     let grid_len = (options.grid_density * points).max(2000);
     let grid: Vec<f64> = (0..grid_len)
         .map(|i| -(std::f64::consts::PI * i as f64 / (grid_len - 1) as f64).cos())
         .collect();
+    let weighted_error = |series: &ChebyshevSeries, t: f64| {
+        let x = to_x(t);
+        w(x) * (f(x) - series.evaluate_unit(t))
+    };
 
-    let mut best: Option<Minimax> = None;
+    // The Chebyshev interpolant is the fallback: the result is never worse than it.
+    let interpolant = ChebyshevSeries::interpolate(&f, a, b, degree)?;
+    let interpolant_error = alternating_extrema(&grid, &|t| weighted_error(&interpolant, t))
+        .iter()
+        .map(|&(_, e)| e.abs())
+        .fold(0.0, f64::max);
+    let mut best = Minimax {
+        series: interpolant,
+        max_error: interpolant_error,
+        levelled_error: 0.0,
+        iterations: 0,
+        converged: false,
+    };
     for iteration in 1..=options.max_iterations {
         // Solve for the coefficients and the levelled error E.
         let mut matrix = Vec::with_capacity(points * points);
@@ -117,16 +136,10 @@ pub fn minimax_weighted(
             .map_err(|_| ApproxError::Singular { method: "Remez reference system" })?;
         let levelled_error = solution[degree + 1].abs();
         let series = ChebyshevSeries::new(a, b, solution[..=degree].to_vec())?;
-        let error = |t: f64| {
-            let x = to_x(t);
-            w(x) * (f(x) - series.evaluate_unit(t))
-        };
-
-        let extrema = alternating_extrema(&grid, &error);
+        let extrema = alternating_extrema(&grid, &|t| weighted_error(&series, t));
         let max_error = extrema.iter().map(|&(_, e)| e.abs()).fold(0.0, f64::max);
-        let improved = best.as_ref().is_none_or(|b| max_error < b.max_error);
-        if improved {
-            best = Some(Minimax { series, max_error, levelled_error, iterations: iteration, converged: false });
+        if max_error < best.max_error {
+            best = Minimax { series, max_error, levelled_error, iterations: iteration, converged: false };
         }
         if extrema.len() < points {
             // The error does not alternate d + 2 times on the grid: no exchange possible.
@@ -139,16 +152,14 @@ pub fn minimax_weighted(
         if (hi - lo) <= options.tolerance * hi {
             // Levelled: the current polynomial is minimax to `tolerance`, and `best` is at
             // least as good.
-            if let Some(b) = best.as_mut() {
-                b.converged = true;
-                b.iterations = iteration;
-                b.levelled_error = levelled_error;
-            }
+            best.converged = true;
+            best.iterations = iteration;
+            best.levelled_error = levelled_error;
             break;
         }
         reference = chosen.into_iter().map(|(t, _)| t).collect();
     }
-    best.ok_or(ApproxError::InvalidParameter { what: "max_iterations must be >= 1".into() })
+    Ok(best)
 }
 
 /// One extremum of `|e|` per maximal run of constant sign of `e` on the grid, refined by
