@@ -243,3 +243,141 @@ pub struct EvalModReport {
     /// `sum |c_k|` of the cosine polynomial (how much it amplifies coefficient errors).
     pub cosine_l1_norm: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::TAU;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn params(degree: usize, double_angles: u32, arcsine_degree: usize, log_message_ratio: u32, nodes: CosineNodes) -> EvalModParams {
+        EvalModParams { k: 16, degree, double_angles, log_message_ratio, nodes, arcsine_degree }
+    }
+
+    #[test]
+    fn arcsine_taylor_coefficients() {
+        let c = arcsine_taylor(7);
+        let t2 = TAU * TAU;
+        let expected = [0.0, 1.0, 0.0, t2 / 6.0, 0.0, 3.0 * t2 * t2 / 40.0, 0.0, 5.0 * t2 * t2 * t2 / 112.0];
+        for (a, b) in c.iter().zip(expected) {
+            assert!((a - b).abs() <= 1e-15 * b.abs());
+        }
+        assert_eq!(arcsine_taylor(0), vec![0.0, 1.0]);
+        // It inverts sin(2 pi m) / (2 pi) to the next Taylor term: 35/1152 (2pi)^8 m^9.
+        let m = 2f64.powi(-8);
+        let y = (TAU * m).sin() / TAU;
+        let err = (c.iter().rev().fold(0.0, |acc, c| acc * y + c) - m).abs();
+        assert!(err < 2.0 * 35.0 / 1152.0 * t2.powi(4) * m.powi(9), "{err:e}");
+    }
+
+    #[test]
+    fn double_angle_constants_end_at_one_over_two_pi() -> TestResult {
+        for r in 0..=4 {
+            let p = EvalModPolynomials::new(params(40, r, 0, 8, CosineNodes::Chebyshev))?;
+            let last = p.double_angle_constants.last().copied().unwrap_or(f64::NAN);
+            if r > 0 {
+                assert!((last - 1.0 / TAU).abs() < 1e-15, "r={r}");
+            }
+            assert!((cosine_scale(r).powi(1 << r) - 1.0 / TAU).abs() < 1e-15);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn han_ki_nodes_sit_near_the_integers() -> TestResult {
+        for (degree, ratio) in [(30, 8), (40, 8), (62, 12)] {
+            let nodes = han_ki_nodes(16, degree, ratio)?;
+            assert_eq!(nodes.len(), degree + 1);
+            let delta = (-f64::from(ratio)).exp2();
+            for x in &nodes {
+                assert!((x - x.round()).abs() <= delta && x.round().abs() <= 15.0, "{x}");
+            }
+            // symmetric
+            for (a, b) in nodes.iter().zip(nodes.iter().rev()) {
+                assert!((a + b).abs() < 1e-15);
+            }
+        }
+        // One node per integer at degree 2K - 2; extra nodes go where the bound is worst,
+        // the outer integers (whose distance products are largest) first.
+        let nodes = han_ki_nodes(16, 32, 8)?;
+        assert_eq!(nodes.iter().filter(|x| (x.abs() - 15.0).abs() < 0.1).count(), 4);
+        assert_eq!(
+            han_ki_nodes(16, 20, 8).map_err(|e| e.to_string()),
+            Err("invalid parameter: Han–Ki nodes need K >= 1 and degree + 1 >= 2K - 1 = 31, got degree 20".to_string())
+        );
+        Ok(())
+    }
+
+    /// Without arcsine and with an accurate cosine, the error at |m| = 2^-ratio is the sine's
+    /// bias m - sin(2 pi m)/(2 pi) ~ (2 pi)^2 m^3 / 6: the pipeline matches it to 0.01 bit.
+    #[test]
+    fn the_sine_bias_is_the_floor_without_arcsine() -> TestResult {
+        for ratio in [8u32, 10] {
+            let m = (-f64::from(ratio)).exp2();
+            let bias = m - (TAU * m).sin() / TAU;
+            let report = EvalModPolynomials::new(params(48, 3, 0, ratio, CosineNodes::Chebyshev))?.measure(m, 33);
+            assert!((report.log2_max_error - bias.log2()).abs() < 0.01, "{} vs {}", report.log2_max_error, bias.log2());
+        }
+        Ok(())
+    }
+
+    /// Han–Ki interpolates at the integers' neighbourhoods: at m = 0 (degree 30: nodes at the
+    /// integers) the cosine polynomial is exact to rounding.
+    #[test]
+    fn han_ki_is_exact_at_the_nodes() -> TestResult {
+        let p = EvalModPolynomials::new(EvalModParams::lattigo_default())?;
+        let s = cosine_scale(3);
+        for i in -15..=15 {
+            let x = f64::from(i);
+            let exact = s * (TAU * (x - 0.25) / 8.0).cos();
+            assert!((p.cosine.evaluate(x) - exact).abs() < 1e-15, "{i}");
+            assert!(p.evaluate(x).abs() < 1e-14, "{i}");
+        }
+        Ok(())
+    }
+
+    /// The EvalMod design table for K = 16 (printed with --nocapture): end-to-end f64 error of
+    /// cosine -> r double angles -> arcsine on I + m, |I| <= 15, |m| <= 2^-ratio, for ratios
+    /// 2^8..2^12, as bits of a full-size message (`-log2 max err - ratio`). Thresholds are the
+    /// measured values minus 0.5 bit; the f64 floor of the pipeline is ~2^-47 absolute.
+    #[test]
+    fn eval_mod_error_table() -> TestResult {
+        use CosineNodes::{Chebyshev, HanKi};
+        // (nodes, degree, r, arcsine degree, min message bits at ratios 8, 9, 10, 11, 12)
+        let rows = [
+            (HanKi, 30, 3, 0, [12.6, 14.3, 15.4, 15.9, 16.0]),
+            (Chebyshev, 30, 3, 0, [12.8, 14.7, 16.5, 17.4, 17.0]),
+            (HanKi, 30, 3, 7, [16.0, 16.0, 16.1, 16.1, 16.1]),
+            (Chebyshev, 30, 3, 7, [21.1, 20.1, 19.2, 18.2, 17.2]),
+            (HanKi, 34, 3, 7, [36.3, 36.3, 36.0, 35.5, 35.1]),
+            (Chebyshev, 34, 3, 7, [30.6, 29.6, 28.6, 27.6, 26.6]),
+            (Chebyshev, 40, 3, 0, [12.7, 14.7, 16.7, 18.7, 20.7]),
+            (HanKi, 40, 3, 7, [39.2, 38.2, 36.7, 36.0, 34.5]),
+            (Chebyshev, 40, 3, 7, [38.4, 37.6, 36.6, 35.6, 34.6]),
+            (HanKi, 48, 2, 7, [35.8, 35.5, 35.3, 35.4, 34.8]),
+            (Chebyshev, 48, 2, 7, [24.5, 23.5, 22.5, 21.5, 20.5]),
+            (Chebyshev, 60, 2, 7, [39.7, 38.7, 37.8, 36.7, 35.8]),
+            (Chebyshev, 40, 4, 7, [37.7, 36.6, 35.6, 34.6, 33.7]),
+        ];
+        println!("K = 16; cells: log2 max abs error / message bits (worst), ratios 2^8 .. 2^12");
+        for (nodes, degree, r, arcsine, min_bits) in rows {
+            let mut line = format!("{:<9} d={degree:<3} r={r} asin={arcsine}:", format!("{nodes:?}"));
+            for (ratio, min) in (8u32..=12).zip(min_bits) {
+                let p = EvalModPolynomials::new(params(degree, r, arcsine, ratio, nodes))?;
+                let report = p.measure((-f64::from(ratio)).exp2(), 65);
+                line += &format!("  {:>6.2}/{:>5.2}", report.log2_max_error, report.message_bits_worst);
+                assert!(report.message_bits_worst >= min, "{line} <- below {min}");
+            }
+            println!("{line}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_designs() {
+        assert!(EvalModPolynomials::new(EvalModParams { k: 0, ..EvalModParams::lattigo_default() }).is_err());
+        assert!(EvalModPolynomials::new(EvalModParams { degree: 10, ..EvalModParams::lattigo_default() }).is_err());
+        assert!(EvalModPolynomials::new(EvalModParams { double_angles: 17, ..EvalModParams::lattigo_default() }).is_err());
+    }
+}

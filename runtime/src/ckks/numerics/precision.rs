@@ -115,8 +115,8 @@ impl PrecisionStats {
             imag.push(bits(err.im.abs()));
             l2.push(bits(modulus));
             sum_abs += modulus;
-            // NaN errors must not hide behind max(): propagate them.
-            max_abs = if modulus.is_nan() { f64::NAN } else { max_abs.max(modulus) };
+            // NaN errors must not hide behind f64::max (which drops NaN): keep them.
+            max_abs = if max_abs.is_nan() || modulus.is_nan() { f64::NAN } else { max_abs.max(modulus) };
         }
         Ok(Self {
             slots: n,
@@ -178,5 +178,81 @@ impl fmt::Display for PrecisionStats {
             "  abs error mean {:.3e}  max {:.3e}",
             self.mean_abs_error, self.max_abs_error
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn known_errors_give_known_bits() -> TestResult {
+        let want = vec![Complex64::new(0.5, -0.25); 4];
+        let errors = [2f64.powi(-10), 2f64.powi(-20), 2f64.powi(-30), 0.0];
+        let have: Vec<Complex64> =
+            want.iter().zip(errors).map(|(w, e)| w + Complex64::new(e, -2.0 * e)).collect();
+        let stats = PrecisionStats::complex(&want, &have)?;
+        assert_eq!(stats.slots, 4);
+        assert_eq!((stats.real.min, stats.real.max), (10.0, DEFAULT_CAP_BITS));
+        assert_eq!(stats.real.mean, (10.0 + 20.0 + 30.0 + 64.0) / 4.0);
+        assert_eq!(stats.real.median, 25.0);
+        assert_eq!((stats.imag.min, stats.imag.median), (9.0, 24.0));
+        // |e (1 - 2i)| = sqrt(5) e
+        assert!((stats.l2.min - (10.0 - 5f64.sqrt().log2())).abs() < 1e-12);
+        assert!((stats.max_abs_error - 5f64.sqrt() * 2f64.powi(-10)).abs() < 1e-18);
+        let expected_mean = 5f64.sqrt() * errors.iter().sum::<f64>() / 4.0;
+        assert!((stats.mean_abs_error - expected_mean).abs() < 1e-18);
+        let std = ((10.0f64 - 31.0).powi(2) + 11.0f64.powi(2) + 1.0 + 33.0f64.powi(2)) / 4.0;
+        assert!((stats.real.std - std.sqrt()).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn real_vectors_and_caps() -> TestResult {
+        let stats = PrecisionStats::real_capped(&[1.0, 2.0, 3.0], &[1.0, 2.0 + 2f64.powi(-40), 3.0], 30.0)?;
+        assert_eq!((stats.real.min, stats.real.max, stats.real.median), (30.0, 30.0, 30.0));
+        assert_eq!(stats.imag.min, 30.0);
+        assert_eq!(stats.cap_bits, 30.0);
+        let stats = PrecisionStats::real(&[1.0, 2.0], &[1.5, 2.0])?;
+        assert_eq!((stats.real.min, stats.real.median), (1.0, 32.5));
+        Ok(())
+    }
+
+    #[test]
+    fn nan_is_never_hidden() -> TestResult {
+        let stats = PrecisionStats::real(&[1.0, 2.0], &[f64::NAN, 2.0])?;
+        assert!(stats.max_abs_error.is_nan() && stats.real.mean.is_nan() && stats.l2.mean.is_nan());
+        // Sorted by total order, the NaN slot is an extreme (max or min, by its sign bit).
+        assert!(stats.l2.max.is_nan() || stats.l2.min.is_nan());
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_mismatched_or_empty_vectors() {
+        assert_eq!(
+            PrecisionStats::real(&[1.0], &[1.0, 2.0]).map_err(|e| e.to_string()),
+            Err("expected 1 values, obtained 2".to_string())
+        );
+        assert_eq!(
+            PrecisionStats::complex(&[], &[]).map_err(|e| e.to_string()),
+            Err("cannot measure the precision of empty vectors".to_string())
+        );
+    }
+
+    #[test]
+    fn renders_a_compact_table() -> TestResult {
+        let stats = PrecisionStats::real(&[0.0, 0.0], &[2f64.powi(-20), 2f64.powi(-22)])?;
+        let text = stats.to_string();
+        assert_eq!(text.lines().count(), 7);
+        assert!(text.starts_with("precision over 2 slots (log2)   REAL    IMAG      L2\n"));
+        assert!(text.contains("  mean                           21.00   64.00   21.00\n"), "{text}");
+        assert!(text.ends_with("abs error mean 5.960e-7  max 9.537e-7"), "{text}");
+        assert_eq!(
+            stats.summary(),
+            "log2 prec min 20.00 mean 21.00 median 21.00 | err mean 5.960e-7 max 9.537e-7"
+        );
+        Ok(())
     }
 }

@@ -238,3 +238,71 @@ fn trim_to(mut extrema: Vec<(f64, f64)>, count: usize) -> Vec<(f64, f64)> {
     extrema.drain(..start);
     extrema
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// The best quadratic to |x| on [-1, 1] is x^2 + 1/8, error 1/8.
+    #[test]
+    fn recovers_the_known_best_quadratic_to_abs() -> TestResult {
+        let best = minimax(f64::abs, -1.0, 1.0, 2, RemezOptions::default())?;
+        assert!(best.converged);
+        assert!((best.max_error - 0.125).abs() < 1e-6, "{}", best.max_error);
+        let c = best.series.coeffs(); // x^2 + 1/8 = T_2/2 + 5/8
+        assert!((c[0] - 0.625).abs() < 1e-5 && c[1].abs() < 1e-5 && (c[2] - 0.5).abs() < 1e-5, "{c:?}");
+        Ok(())
+    }
+
+    /// The best approximation of x^(d+1) is x^(d+1) - T_{d+1}/2^d, error 2^-d.
+    #[test]
+    fn recovers_the_chebyshev_equioscillation() -> TestResult {
+        for d in [3usize, 6, 11] {
+            let f = |x: f64| x.powi(d as i32 + 1);
+            let best = minimax(f, -1.0, 1.0, d, RemezOptions::default())?;
+            let expected = 0.5f64.powi(d as i32);
+            assert!(best.converged && (best.max_error / expected - 1.0).abs() < 1e-4, "d={d}: {}", best.max_error);
+        }
+        Ok(())
+    }
+
+    /// On smooth, kinked, odd-symmetric and weighted problems the exchange converges, the
+    /// levelled error is a lower bound within the tolerance of the max error, and the result
+    /// is at least as good as the Chebyshev interpolant.
+    #[test]
+    fn converges_and_beats_interpolation() -> TestResult {
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let relu2 = |x: f64| if x > 0.0 { x * x } else { 0.0 };
+        let cases: [(&str, &dyn Fn(f64) -> f64, f64, f64, usize); 5] = [
+            ("exp", &f64::exp, -1.0, 1.0, 5),
+            ("sigmoid", &sigmoid, -8.0, 8.0, 7),
+            ("sigmoid", &sigmoid, -16.0, 16.0, 31),
+            ("relu^2", &relu2, -1.0, 1.0, 16),
+            ("1/x", &|x: f64| 1.0 / x, 1.0, 16.0, 12),
+        ];
+        for (name, f, a, b, d) in cases {
+            let best = minimax(f, a, b, d, RemezOptions::default())?;
+            let interpolant = ChebyshevSeries::interpolate(f, a, b, d)?.max_error(f, 20_001).max_abs;
+            let measured = best.series.max_error(f, 20_001).max_abs;
+            assert!(best.converged, "{name} d={d}");
+            assert!(best.levelled_error <= best.max_error * (1.0 + 1e-9), "{name}");
+            assert!(best.max_error <= best.levelled_error * (1.0 + 2e-4), "{name}");
+            assert!(measured <= best.max_error * (1.0 + 1e-6), "{name}: grid {measured:e} vs {:e}", best.max_error);
+            assert!(measured < interpolant, "{name}: {measured:e} vs interpolant {interpolant:e}");
+        }
+        let rel = minimax_relative(|x: f64| 1.0 / x.sqrt(), 0.01, 1.0, 7, RemezOptions::default())?;
+        assert!(rel.converged && rel.max_error < 0.122, "{}", rel.max_error);
+        Ok(())
+    }
+
+    /// At rounding level there is nothing to level: the interpolant comes back, unconverged.
+    #[test]
+    fn falls_back_to_the_interpolant_at_rounding_level() -> TestResult {
+        let best = minimax(f64::exp, -1.0, 1.0, 30, RemezOptions::default())?;
+        assert!(best.max_error < 1e-15);
+        assert!(minimax(f64::exp, 1.0, -1.0, 3, RemezOptions::default()).is_err());
+        Ok(())
+    }
+}
