@@ -34,7 +34,9 @@ pub enum ApproxError {
         max: usize,
     },
     /// No degree up to the limit reaches the target error.
-    #[error("no degree <= {max_degree} reaches max error {target:e} (best {best_error:e} at degree {best_degree})")]
+    #[error(
+        "no degree <= {max_degree} reaches max error {target:e} (best {best_error:e} at degree {best_degree})"
+    )]
     TargetNotReached {
         /// Target max error.
         target: f64,
@@ -113,7 +115,12 @@ impl ErrorReport {
             count += 1;
         }
         let (max_abs, argmax) = worst.unwrap_or((0.0, f64::NAN));
-        Self { max_abs, argmax, rms: (sum_sq / count.max(1) as f64).sqrt(), max_rel }
+        Self {
+            max_abs,
+            argmax,
+            rms: (sum_sq / count.max(1) as f64).sqrt(),
+            max_rel,
+        }
     }
 }
 
@@ -121,7 +128,11 @@ impl ErrorReport {
 pub fn uniform_grid(a: f64, b: f64, count: usize) -> impl Iterator<Item = f64> {
     let steps = count.max(2) - 1;
     (0..=steps).map(move |i| {
-        if i == steps { b } else { a + (b - a) * (i as f64 / steps as f64) }
+        if i == steps {
+            b
+        } else {
+            a + (b - a) * (i as f64 / steps as f64)
+        }
     })
 }
 
@@ -197,7 +208,10 @@ impl ChebyshevSeries {
     ) -> Result<Self, ApproxError> {
         check_interval(a, b)?;
         if degree > MAX_DEGREE {
-            return Err(ApproxError::DegreeTooHigh { degree, max: MAX_DEGREE });
+            return Err(ApproxError::DegreeTooHigh {
+                degree,
+                max: MAX_DEGREE,
+            });
         }
         let d = degree + 1;
         let cosines = dct_cosines(d);
@@ -243,14 +257,19 @@ impl ChebyshevSeries {
             return Err(ApproxError::EmptySeries);
         }
         if nodes.len() > MAX_DEGREE + 1 {
-            return Err(ApproxError::DegreeTooHigh { degree: nodes.len() - 1, max: MAX_DEGREE });
+            return Err(ApproxError::DegreeTooHigh {
+                degree: nodes.len() - 1,
+                max: MAX_DEGREE,
+            });
         }
         let n = nodes.len();
         let mut matrix = Vec::with_capacity(n * n);
         let mut rhs = Vec::with_capacity(n);
         for &x in nodes {
             if !(a..=b).contains(&x) {
-                return Err(ApproxError::InvalidParameter { what: format!("node {x} outside [{a}, {b}]") });
+                return Err(ApproxError::InvalidParameter {
+                    what: format!("node {x} outside [{a}, {b}]"),
+                });
             }
             let y = f(x);
             if !y.is_finite() {
@@ -267,8 +286,9 @@ impl ChebyshevSeries {
                 }
             }
         }
-        let coeffs = super::linalg::solve(&matrix, &rhs, 2)
-            .map_err(|_| ApproxError::Singular { method: "interpolation at given nodes" })?;
+        let coeffs = super::linalg::solve(&matrix, &rhs, 2).map_err(|_| ApproxError::Singular {
+            method: "interpolation at given nodes",
+        })?;
         Ok(Self { a, b, coeffs })
     }
 
@@ -322,7 +342,9 @@ impl ChebyshevSeries {
 
     /// Error against `f` on `grid_points` uniformly spaced points of `[a, b]`.
     pub fn max_error(&self, f: impl Fn(f64) -> f64, grid_points: usize) -> ErrorReport {
-        ErrorReport::measure(uniform_grid(self.a, self.b, grid_points), f, |x| self.evaluate(x))
+        ErrorReport::measure(uniform_grid(self.a, self.b, grid_points), f, |x| {
+            self.evaluate(x)
+        })
     }
 
     /// Error against `f` on given sample points (e.g. calibration data).
@@ -332,13 +354,21 @@ impl ChebyshevSeries {
 
     /// `self * factor`.
     pub fn scaled(&self, factor: f64) -> Self {
-        Self { a: self.a, b: self.b, coeffs: self.coeffs.iter().map(|c| c * factor).collect() }
+        Self {
+            a: self.a,
+            b: self.b,
+            coeffs: self.coeffs.iter().map(|c| c * factor).collect(),
+        }
     }
 
     /// The first `degree + 1` coefficients (the Chebyshev truncation).
     pub fn truncated(&self, degree: usize) -> Self {
         let keep = (degree + 1).min(self.coeffs.len());
-        Self { a: self.a, b: self.b, coeffs: self.coeffs[..keep].to_vec() }
+        Self {
+            a: self.a,
+            b: self.b,
+            coeffs: self.coeffs[..keep].to_vec(),
+        }
     }
 
     /// Division by `T_m` in the Chebyshev basis: `p = q T_m + r` with `deg r < m` and
@@ -348,11 +378,17 @@ impl ChebyshevSeries {
     /// `splitCoeffs`, OpenFHE `LongDivisionChebyshev`), valid for any degree.
     pub fn divide_by_chebyshev(&self, m: usize) -> Result<(Self, Self), ApproxError> {
         if m == 0 {
-            return Err(ApproxError::InvalidParameter { what: "division by T_0 = 1 is trivial; m must be >= 1".into() });
+            return Err(ApproxError::InvalidParameter {
+                what: "division by T_0 = 1 is trivial; m must be >= 1".into(),
+            });
         }
         let degree = self.degree();
         if degree < m {
-            let zero = Self { a: self.a, b: self.b, coeffs: vec![0.0] };
+            let zero = Self {
+                a: self.a,
+                b: self.b,
+                coeffs: vec![0.0],
+            };
             return Ok((zero, self.clone()));
         }
         let mut rest = self.coeffs.clone();
@@ -369,8 +405,16 @@ impl ChebyshevSeries {
         }
         rest.truncate(m);
         Ok((
-            Self { a: self.a, b: self.b, coeffs: q },
-            Self { a: self.a, b: self.b, coeffs: rest },
+            Self {
+                a: self.a,
+                b: self.b,
+                coeffs: q,
+            },
+            Self {
+                a: self.a,
+                b: self.b,
+                coeffs: rest,
+            },
         ))
     }
 
@@ -381,7 +425,9 @@ impl ChebyshevSeries {
     /// (split by `T_{2^(log_baby + G - 1)}` first, then recursively on quotient and remainder).
     pub fn bsgs_leaves(&self, log_baby: u32) -> Result<Vec<Self>, ApproxError> {
         if log_baby >= usize::BITS - 1 {
-            return Err(ApproxError::InvalidParameter { what: format!("log_baby = {log_baby} is too large") });
+            return Err(ApproxError::InvalidParameter {
+                what: format!("log_baby = {log_baby} is too large"),
+            });
         }
         let mut giant = 0u32;
         while self.degree() >= 1usize << (log_baby + giant) {
@@ -434,7 +480,12 @@ impl ComplexChebyshevSeries {
 
     /// The complex coefficients.
     pub fn coeffs(&self) -> Vec<Complex64> {
-        self.re.coeffs().iter().zip(self.im.coeffs()).map(|(&r, &i)| Complex64::new(r, i)).collect()
+        self.re
+            .coeffs()
+            .iter()
+            .zip(self.im.coeffs())
+            .map(|(&r, &i)| Complex64::new(r, i))
+            .collect()
     }
 }
 
@@ -449,7 +500,11 @@ pub fn estimate_interpolation_error(
     degree: usize,
 ) -> Result<f64, ApproxError> {
     let reference = ChebyshevSeries::interpolate(f, a, b, 2 * degree + 16)?;
-    Ok(2.0 * reference.coeffs()[degree + 1..].iter().map(|c| c.abs()).sum::<f64>())
+    Ok(2.0
+        * reference.coeffs()[degree + 1..]
+            .iter()
+            .map(|c| c.abs())
+            .sum::<f64>())
 }
 
 /// The outcome of a degree search.
@@ -481,16 +536,27 @@ pub fn min_degree_for_error(
     for degree in 0..=max_degree {
         let series = ChebyshevSeries::interpolate(&f, a, b, degree)?;
         let error = ErrorReport::from_samples(
-            grid.iter().zip(&reference).map(|(&x, &want)| (x, want, series.evaluate(x))),
+            grid.iter()
+                .zip(&reference)
+                .map(|(&x, &want)| (x, want, series.evaluate(x))),
         );
         if error.max_abs <= target {
-            return Ok(DegreeChoice { degree, series, error });
+            return Ok(DegreeChoice {
+                degree,
+                series,
+                error,
+            });
         }
         if error.max_abs < best_error {
             (best_error, best_degree) = (error.max_abs, degree);
         }
     }
-    Err(ApproxError::TargetNotReached { target, max_degree, best_error, best_degree })
+    Err(ApproxError::TargetNotReached {
+        target,
+        max_degree,
+        best_error,
+        best_degree,
+    })
 }
 
 #[cfg(test)]
@@ -525,7 +591,10 @@ mod tests {
                 let series = ChebyshevSeries::interpolate(f64::exp, a, b, degree)?;
                 for (k, c) in series.coeffs().iter().enumerate() {
                     let exact = if k == 0 { 1.0 } else { 2.0 } * mid.exp() * bessel_i(k, half);
-                    assert!((c - exact).abs() <= 4e-16 * scale, "[{a},{b}] d={degree} k={k}: {c:e} vs {exact:e}");
+                    assert!(
+                        (c - exact).abs() <= 4e-16 * scale,
+                        "[{a},{b}] d={degree} k={k}: {c:e} vs {exact:e}"
+                    );
                 }
             }
         }
@@ -540,7 +609,11 @@ mod tests {
         let coeffs: Vec<f64> = (0..256).map(|_| rng.random_range(-1.0..1.0)).collect();
         let p = ChebyshevSeries::new(-2.0, 6.0, coeffs.clone())?;
         let q = ChebyshevSeries::interpolate(|x| p.evaluate(x), -2.0, 6.0, 255)?;
-        let worst = coeffs.iter().zip(q.coeffs()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst = coeffs
+            .iter()
+            .zip(q.coeffs())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(worst < 4e-15 * p.l1_norm(), "{worst:e}");
         Ok(())
     }
@@ -566,7 +639,17 @@ mod tests {
     #[test]
     fn division_by_t_m_reconstructs_the_series() -> TestResult {
         let mut rng = ChaCha20Rng::seed_from_u64(12);
-        for (degree, m) in [(5, 8), (8, 8), (12, 8), (16, 8), (17, 8), (100, 8), (100, 64), (255, 128), (30, 1)] {
+        for (degree, m) in [
+            (5, 8),
+            (8, 8),
+            (12, 8),
+            (16, 8),
+            (17, 8),
+            (100, 8),
+            (100, 64),
+            (255, 128),
+            (30, 1),
+        ] {
             let coeffs: Vec<f64> = (0..=degree).map(|_| rng.random_range(-1.0..1.0)).collect();
             let p = ChebyshevSeries::new(-3.0, 1.0, coeffs)?;
             let (q, r) = p.divide_by_chebyshev(m)?;
@@ -581,10 +664,17 @@ mod tests {
             for i in 0..=200 {
                 let x = -3.0 + 4.0 * i as f64 / 200.0;
                 let err = (q.evaluate(x) * tm.evaluate(x) + r.evaluate(x) - p.evaluate(x)).abs();
-                assert!(err < 1e-12 * p.l1_norm(), "degree {degree} m {m} x {x}: {err:e}");
+                assert!(
+                    err < 1e-12 * p.l1_norm(),
+                    "degree {degree} m {m} x {x}: {err:e}"
+                );
             }
         }
-        assert!(ChebyshevSeries::new(0.0, 1.0, vec![1.0])?.divide_by_chebyshev(0).is_err());
+        assert!(
+            ChebyshevSeries::new(0.0, 1.0, vec![1.0])?
+                .divide_by_chebyshev(0)
+                .is_err()
+        );
         Ok(())
     }
 
@@ -608,11 +698,16 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(idx, leaf)| {
-                        (0..giant).filter(|g| idx >> g & 1 == 1).fold(leaf.evaluate(x), |acc, g| acc * power(g))
+                        (0..giant)
+                            .filter(|g| idx >> g & 1 == 1)
+                            .fold(leaf.evaluate(x), |acc, g| acc * power(g))
                     })
                     .sum();
                 let err = (sum - p.evaluate(x)).abs();
-                assert!(err < 1e-12 * p.l1_norm(), "degree {degree} log_baby {log_baby} x {x}: {err:e}");
+                assert!(
+                    err < 1e-12 * p.l1_norm(),
+                    "degree {degree} log_baby {log_baby} x {x}: {err:e}"
+                );
             }
         }
         Ok(())
@@ -629,12 +724,17 @@ mod tests {
             ("cos", &|x: f64| (3.0 * x).cos(), -4.0, 4.0),
         ] {
             for degree in [6, 11, 16, 24, 32] {
-                let measured = ChebyshevSeries::interpolate(f, a, b, degree)?.max_error(f, DEFAULT_GRID_POINTS).max_abs;
+                let measured = ChebyshevSeries::interpolate(f, a, b, degree)?
+                    .max_error(f, DEFAULT_GRID_POINTS)
+                    .max_abs;
                 let estimate = estimate_interpolation_error(f, a, b, degree)?;
                 if measured < 1e-14 {
                     continue; // rounding level: nothing to estimate
                 }
-                assert!(measured <= estimate && estimate <= 30.0 * measured, "{name} d={degree}: measured {measured:e} estimate {estimate:e}");
+                assert!(
+                    measured <= estimate && estimate <= 30.0 * measured,
+                    "{name} d={degree}: measured {measured:e} estimate {estimate:e}"
+                );
             }
         }
         Ok(())
@@ -648,12 +748,19 @@ mod tests {
             let choice = min_degree_for_error(sigmoid, -8.0, 8.0, target, 200, 2001)?;
             assert!(choice.error.max_abs <= target);
             for smaller in 0..choice.degree {
-                let e = ChebyshevSeries::interpolate(sigmoid, -8.0, 8.0, smaller)?.max_error(sigmoid, 2001);
-                assert!(e.max_abs > target, "degree {smaller} already reaches {target:e}");
+                let e = ChebyshevSeries::interpolate(sigmoid, -8.0, 8.0, smaller)?
+                    .max_error(sigmoid, 2001);
+                assert!(
+                    e.max_abs > target,
+                    "degree {smaller} already reaches {target:e}"
+                );
             }
         }
         let miss = min_degree_for_error(|x: f64| x.abs(), -1.0, 1.0, 1e-9, 20, 1001);
-        assert!(matches!(miss, Err(ApproxError::TargetNotReached { max_degree: 20, .. })));
+        assert!(matches!(
+            miss,
+            Err(ApproxError::TargetNotReached { max_degree: 20, .. })
+        ));
         Ok(())
     }
 
@@ -664,7 +771,12 @@ mod tests {
         let nodes = chebyshev_nodes(-2.0, 3.0, 20);
         let at = ChebyshevSeries::interpolate_at(f, -2.0, 3.0, &nodes)?;
         let dct = ChebyshevSeries::interpolate(f, -2.0, 3.0, 20)?;
-        let worst = at.coeffs().iter().zip(dct.coeffs()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst = at
+            .coeffs()
+            .iter()
+            .zip(dct.coeffs())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(worst < 1e-14, "{worst:e}");
         // Equispaced nodes reproduce a cubic exactly.
         let cubic = |x: f64| 2.0 * x * x * x - x + 0.5;
@@ -703,7 +815,8 @@ mod tests {
         ));
         assert!(ChebyshevSeries::new(0.0, 1.0, vec![]).is_err());
         assert!(ChebyshevSeries::interpolate(f64::exp, 0.0, 1.0, MAX_DEGREE + 1).is_err());
-        let report = ErrorReport::from_samples([(0.0, 1.0, 1.0), (1.0, 1.0, f64::NAN), (2.0, 1.0, 5.0)]);
+        let report =
+            ErrorReport::from_samples([(0.0, 1.0, 1.0), (1.0, 1.0, f64::NAN), (2.0, 1.0, 5.0)]);
         assert!(report.max_abs.is_nan() && report.argmax == 1.0);
     }
 }

@@ -56,7 +56,10 @@ pub struct DiagonalMatrix {
 impl DiagonalMatrix {
     /// The identity on `slots` slots.
     pub fn identity(slots: usize) -> Self {
-        Self { slots, diagonals: vec![(0, vec![Complex64::new(1.0, 0.0); slots])] }
+        Self {
+            slots,
+            diagonals: vec![(0, vec![Complex64::new(1.0, 0.0); slots])],
+        }
     }
 
     /// Builds a matrix from `(offset, diagonal)` pairs; offsets are reduced mod `slots`,
@@ -116,7 +119,11 @@ impl DiagonalMatrix {
     pub fn apply(&self, x: &[Complex64]) -> Result<Vec<Complex64>, EmbeddingError> {
         let n = self.slots;
         if x.len() != n {
-            return Err(EmbeddingError::LengthMismatch { what: "slot vector", expected: n, got: x.len() });
+            return Err(EmbeddingError::LengthMismatch {
+                what: "slot vector",
+                expected: n,
+                got: x.len(),
+            });
         }
         let mut y = vec![Complex64::new(0.0, 0.0); n];
         for (offset, d) in &self.diagonals {
@@ -131,7 +138,10 @@ impl DiagonalMatrix {
     /// `d^next_b .* rot_b(d^self_a)`, since `rot_b(d .* rot_a x) = rot_b(d) .* rot_{a+b} x`.
     pub fn then(&self, next: &DiagonalMatrix) -> Result<DiagonalMatrix, DftError> {
         if self.slots != next.slots {
-            return Err(DftError::SlotMismatch { left: self.slots, right: next.slots });
+            return Err(DftError::SlotMismatch {
+                left: self.slots,
+                right: next.slots,
+            });
         }
         let n = self.slots;
         let mut map: BTreeMap<usize, Vec<Complex64>> = BTreeMap::new();
@@ -256,7 +266,10 @@ pub fn merge_stages(
     let valid = sizes.iter().sum::<usize>() == stages.len()
         && (sizes.iter().all(|&s| s > 0) || (stages.is_empty() && sizes == [0]));
     if !valid {
-        return Err(DftError::BadGrouping { sizes: sizes.to_vec(), stages: stages.len() });
+        return Err(DftError::BadGrouping {
+            sizes: sizes.to_vec(),
+            stages: stages.len(),
+        });
     }
     let mut merged = Vec::with_capacity(sizes.len());
     let mut rest = stages;
@@ -288,10 +301,16 @@ mod tests {
     }
 
     fn max_dist(a: &[Complex64], b: &[Complex64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f64::max)
     }
 
-    fn apply_all(matrices: &[DiagonalMatrix], x: &[Complex64]) -> Result<Vec<Complex64>, EmbeddingError> {
+    fn apply_all(
+        matrices: &[DiagonalMatrix],
+        x: &[Complex64],
+    ) -> Result<Vec<Complex64>, EmbeddingError> {
         matrices.iter().try_fold(x.to_vec(), |v, m| m.apply(&v))
     }
 
@@ -371,7 +390,11 @@ mod tests {
         let n = 256;
         for (s, stage) in decode_stages(&emb, n)?.iter().enumerate() {
             let h = 1usize << s;
-            let expected = if 2 * h == n { vec![0, h] } else { vec![0, h, n - h] };
+            let expected = if 2 * h == n {
+                vec![0, h]
+            } else {
+                vec![0, h, n - h]
+            };
             assert_eq!(stage.rotations(), expected);
         }
         let stages = encode_stages(&emb, n)?;
@@ -402,7 +425,11 @@ mod tests {
         assert!(merge_stages(&stages, &[3, 0], 8).is_err());
         let one = merge_stages(&decode_stages(&emb, 1)?, &[0], 1)?;
         assert_eq!(one, vec![DiagonalMatrix::identity(1)]);
-        assert!(DiagonalMatrix::identity(4).then(&DiagonalMatrix::identity(8)).is_err());
+        assert!(
+            DiagonalMatrix::identity(4)
+                .then(&DiagonalMatrix::identity(8))
+                .is_err()
+        );
         Ok(())
     }
 
@@ -412,7 +439,11 @@ mod tests {
         let zero = Complex64::new(0.0, 0.0);
         let m = DiagonalMatrix::from_diagonals(
             2,
-            [(1, vec![one, one]), (3, vec![one, zero]), (0, vec![zero, zero])],
+            [
+                (1, vec![one, one]),
+                (3, vec![one, zero]),
+                (0, vec![zero, zero]),
+            ],
         )?;
         assert_eq!(m.diagonals(), &[(1, vec![Complex64::new(2.0, 0.0), one])]);
         assert_eq!(m.apply(&[one, zero])?, vec![zero, one]);

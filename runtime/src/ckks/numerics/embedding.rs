@@ -93,7 +93,10 @@ pub fn unit_root(k: u64, m: u64) -> Complex64 {
 /// Permutes `values` (length a power of two) into bit-reversed index order, in place.
 pub fn bit_reverse_permute<T>(values: &mut [T]) {
     let n = values.len();
-    debug_assert!(n == 0 || n.is_power_of_two(), "bit reversal needs a power-of-two length");
+    debug_assert!(
+        n == 0 || n.is_power_of_two(),
+        "bit reversal needs a power-of-two length"
+    );
     let mut j = 0usize;
     for i in 1..n {
         // Increment j as a bit-reversed counter.
@@ -179,7 +182,10 @@ impl CanonicalEmbedding {
         if slots.is_power_of_two() && slots <= self.max_slots() {
             Ok(())
         } else {
-            Err(EmbeddingError::InvalidSlotCount { slots, max_slots: self.max_slots() })
+            Err(EmbeddingError::InvalidSlotCount {
+                slots,
+                max_slots: self.max_slots(),
+            })
         }
     }
 
@@ -308,7 +314,11 @@ impl CanonicalEmbedding {
         coeffs: &[f64],
         slots: usize,
     ) -> Result<Vec<f64>, EmbeddingError> {
-        Ok(self.coeffs_to_slots(coeffs, slots)?.iter().map(|z| z.re).collect())
+        Ok(self
+            .coeffs_to_slots(coeffs, slots)?
+            .iter()
+            .map(|z| z.re)
+            .collect())
     }
 
     fn check_coeff_len(&self, len: usize) -> Result<(), EmbeddingError> {
@@ -420,17 +430,30 @@ mod tests {
     }
 
     fn max_dist(a: &[Complex64], b: &[Complex64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f64::max)
     }
 
     fn max_dist_real(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
     }
 
     /// Every power-of-two slot count of a ring, thinned out for the largest rings.
     fn slot_counts(max_slots: usize) -> Vec<usize> {
-        let all: Vec<usize> = (0..).map(|k| 1usize << k).take_while(|&n| n <= max_slots).collect();
-        if all.len() <= 8 { all } else { vec![1, 2, 8, max_slots / 8, max_slots / 2, max_slots] }
+        let all: Vec<usize> = (0..)
+            .map(|k| 1usize << k)
+            .take_while(|&n| n <= max_slots)
+            .collect();
+        if all.len() <= 8 {
+            all
+        } else {
+            vec![1, 2, 8, max_slots / 8, max_slots / 2, max_slots]
+        }
     }
 
     /// `X -> X^g` on the coefficients of `R[X]/(X^N + 1)`: `X^k -> +-X^(kg mod N)`.
@@ -439,7 +462,11 @@ mod tests {
         let mut out = vec![0.0; coeffs.len()];
         for (k, &c) in coeffs.iter().enumerate() {
             let e = (k as u64 * g) % (2 * n);
-            if e < n { out[e as usize] += c } else { out[(e - n) as usize] -= c }
+            if e < n {
+                out[e as usize] += c
+            } else {
+                out[(e - n) as usize] -= c
+            }
         }
         out
     }
@@ -452,7 +479,8 @@ mod tests {
             assert_eq!(unit_root(m + 1, m), unit_root(1, m));
             for k in [1, 3, m / 8 + 1, m / 3, m - 1] {
                 assert_eq!(unit_root(m - k, m), unit_root(k, m).conj());
-                let direct = Complex64::from_polar(1.0, std::f64::consts::TAU * k as f64 / m as f64);
+                let direct =
+                    Complex64::from_polar(1.0, std::f64::consts::TAU * k as f64 / m as f64);
                 assert!((unit_root(k, m) - direct).norm() < 1e-15, "m={m} k={k}");
             }
         }
@@ -520,9 +548,17 @@ mod tests {
         for n in [4, 256, 1024] {
             let (x, y) = (random_slots(&mut rng, n), random_slots(&mut rng, n));
             let (alpha, beta) = (0.75, -3.5);
-            let mix: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * alpha + b * beta).collect();
+            let mix: Vec<Complex64> = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| a * alpha + b * beta)
+                .collect();
             let (cx, cy) = (emb.slots_to_coeffs(&x)?, emb.slots_to_coeffs(&y)?);
-            let cmix: Vec<f64> = cx.iter().zip(&cy).map(|(a, b)| a * alpha + b * beta).collect();
+            let cmix: Vec<f64> = cx
+                .iter()
+                .zip(&cy)
+                .map(|(a, b)| a * alpha + b * beta)
+                .collect();
             assert!(max_dist_real(&emb.slots_to_coeffs(&mix)?, &cmix) < 1e-15);
             let back = emb.coeffs_to_slots(&cmix, n)?;
             assert!(max_dist(&back, &mix) < 1e-14);
@@ -554,7 +590,10 @@ mod tests {
                     acc += values[e as usize] * unit_root(two_n - e * k as u64 % two_n, two_n);
                 }
                 acc /= n_ring as f64;
-                assert!(acc.im.abs() < 1e-15 && (acc.re - ck).abs() < 1e-15, "log_n={log_n} k={k}");
+                assert!(
+                    acc.im.abs() < 1e-15 && (acc.re - ck).abs() < 1e-15,
+                    "log_n={log_n} k={k}"
+                );
             }
         }
         Ok(())
@@ -581,9 +620,13 @@ mod tests {
                     let back = emb.slots_to_coeffs(&rotated)?;
                     assert!(max_dist_real(&back, &automorphism(&c, g)) < 1e-14);
                 }
-                let conj = emb.coeffs_to_slots(&automorphism(&c, emb.conjugation_galois_element()), n)?;
+                let conj =
+                    emb.coeffs_to_slots(&automorphism(&c, emb.conjugation_galois_element()), n)?;
                 let expected: Vec<Complex64> = z.iter().map(|v| v.conj()).collect();
-                assert!(max_dist(&conj, &expected) < 1e-14, "conjugation log_n={log_n} n={n}");
+                assert!(
+                    max_dist(&conj, &expected) < 1e-14,
+                    "conjugation log_n={log_n} n={n}"
+                );
             }
         }
         Ok(())
@@ -607,14 +650,16 @@ mod tests {
     fn sparse_decode_averages_the_replicas() -> TestResult {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let emb = CanonicalEmbedding::new(8)?;
-        let c: Vec<f64> = (0..emb.ring_degree()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let c: Vec<f64> = (0..emb.ring_degree())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let full = emb.coeffs_to_slots(&c, emb.max_slots())?;
         for n in [1, 4, 32] {
             let sparse = emb.coeffs_to_slots(&c, n)?;
             let replicas = emb.max_slots() / n;
             for (j, s) in sparse.iter().enumerate() {
-                let mean: Complex64 = (0..replicas).map(|r| full[j + r * n]).sum::<Complex64>()
-                    / replicas as f64;
+                let mean: Complex64 =
+                    (0..replicas).map(|r| full[j + r * n]).sum::<Complex64>() / replicas as f64;
                 assert!((s - mean).norm() < 1e-13, "n={n} j={j}");
             }
         }
@@ -636,7 +681,9 @@ mod tests {
     #[test]
     fn rejects_bad_shapes_with_clear_messages() -> TestResult {
         assert_eq!(
-            CanonicalEmbedding::new(0).map(|_| ()).map_err(|e| e.to_string()),
+            CanonicalEmbedding::new(0)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("log2 of the ring degree must be in 1..=20, got 0".to_string())
         );
         let emb = CanonicalEmbedding::new(4)?;

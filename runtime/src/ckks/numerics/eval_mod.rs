@@ -78,7 +78,7 @@ pub fn arcsine_taylor(degree: usize) -> Vec<f64> {
     let two_pi_sq = std::f64::consts::TAU * std::f64::consts::TAU;
     let (mut a, mut scale) = (1.0, 1.0);
     let mut k = 0usize;
-    while 2 * k + 1 <= degree.max(1) {
+    while 2 * k < degree.max(1) {
         coeffs[2 * k + 1] = a * scale;
         // a_{k+1} = a_k (2k+1)^2 / ((2k+2)(2k+3))
         let kf = k as f64;
@@ -103,7 +103,10 @@ pub fn han_ki_nodes(
 ) -> Result<Vec<f64>, ApproxError> {
     if k == 0 || degree + 1 < 2 * k - 1 {
         return Err(ApproxError::InvalidParameter {
-            what: format!("Han–Ki nodes need K >= 1 and degree + 1 >= 2K - 1 = {}, got degree {degree}", 2 * k.max(1) - 1),
+            what: format!(
+                "Han–Ki nodes need K >= 1 and degree + 1 >= 2K - 1 = {}, got degree {degree}",
+                2 * k.max(1) - 1
+            ),
         });
     }
     let delta = (-f64::from(log_message_ratio)).exp2();
@@ -141,7 +144,8 @@ pub fn han_ki_nodes(
     let mut nodes = Vec::with_capacity(total);
     for (i, &count) in counts.iter().enumerate() {
         for j in 0..count {
-            let offset = delta * (std::f64::consts::PI * (2 * j + 1) as f64 / (2 * count) as f64).cos();
+            let offset =
+                delta * (std::f64::consts::PI * (2 * j + 1) as f64 / (2 * count) as f64).cos();
             nodes.push(i as f64 + offset);
             if i > 0 {
                 nodes.push(-(i as f64) - offset);
@@ -156,10 +160,14 @@ impl EvalModPolynomials {
     /// Builds the cosine polynomial, the double-angle constants and the arcsine correction.
     pub fn new(params: EvalModParams) -> Result<Self, ApproxError> {
         if params.k == 0 {
-            return Err(ApproxError::InvalidParameter { what: "K must be >= 1".into() });
+            return Err(ApproxError::InvalidParameter {
+                what: "K must be >= 1".into(),
+            });
         }
         if params.double_angles > 16 {
-            return Err(ApproxError::InvalidParameter { what: "at most 16 double angles".into() });
+            return Err(ApproxError::InvalidParameter {
+                what: "at most 16 double angles".into(),
+            });
         }
         let r = params.double_angles;
         let s = cosine_scale(r);
@@ -251,15 +259,37 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn params(degree: usize, double_angles: u32, arcsine_degree: usize, log_message_ratio: u32, nodes: CosineNodes) -> EvalModParams {
-        EvalModParams { k: 16, degree, double_angles, log_message_ratio, nodes, arcsine_degree }
+    fn params(
+        degree: usize,
+        double_angles: u32,
+        arcsine_degree: usize,
+        log_message_ratio: u32,
+        nodes: CosineNodes,
+    ) -> EvalModParams {
+        EvalModParams {
+            k: 16,
+            degree,
+            double_angles,
+            log_message_ratio,
+            nodes,
+            arcsine_degree,
+        }
     }
 
     #[test]
     fn arcsine_taylor_coefficients() {
         let c = arcsine_taylor(7);
         let t2 = TAU * TAU;
-        let expected = [0.0, 1.0, 0.0, t2 / 6.0, 0.0, 3.0 * t2 * t2 / 40.0, 0.0, 5.0 * t2 * t2 * t2 / 112.0];
+        let expected = [
+            0.0,
+            1.0,
+            0.0,
+            t2 / 6.0,
+            0.0,
+            3.0 * t2 * t2 / 40.0,
+            0.0,
+            5.0 * t2 * t2 * t2 / 112.0,
+        ];
         for (a, b) in c.iter().zip(expected) {
             assert!((a - b).abs() <= 1e-15 * b.abs());
         }
@@ -268,7 +298,10 @@ mod tests {
         let m = 2f64.powi(-8);
         let y = (TAU * m).sin() / TAU;
         let err = (c.iter().rev().fold(0.0, |acc, c| acc * y + c) - m).abs();
-        assert!(err < 2.0 * 35.0 / 1152.0 * t2.powi(4) * m.powi(9), "{err:e}");
+        assert!(
+            err < 2.0 * 35.0 / 1152.0 * t2.powi(4) * m.powi(9),
+            "{err:e}"
+        );
     }
 
     #[test]
@@ -291,7 +324,10 @@ mod tests {
             assert_eq!(nodes.len(), degree + 1);
             let delta = (-f64::from(ratio)).exp2();
             for x in &nodes {
-                assert!((x - x.round()).abs() <= delta && x.round().abs() <= 15.0, "{x}");
+                assert!(
+                    (x - x.round()).abs() <= delta && x.round().abs() <= 15.0,
+                    "{x}"
+                );
             }
             // symmetric
             for (a, b) in nodes.iter().zip(nodes.iter().rev()) {
@@ -301,7 +337,13 @@ mod tests {
         // One node per integer at degree 2K - 2; extra nodes go where the bound is worst,
         // the outer integers (whose distance products are largest) first.
         let nodes = han_ki_nodes(16, 32, 8)?;
-        assert_eq!(nodes.iter().filter(|x| (x.abs() - 15.0).abs() < 0.1).count(), 4);
+        assert_eq!(
+            nodes
+                .iter()
+                .filter(|x| (x.abs() - 15.0).abs() < 0.1)
+                .count(),
+            4
+        );
         assert_eq!(
             han_ki_nodes(16, 20, 8).map_err(|e| e.to_string()),
             Err("invalid parameter: Han–Ki nodes need K >= 1 and degree + 1 >= 2K - 1 = 31, got degree 20".to_string())
@@ -316,8 +358,14 @@ mod tests {
         for ratio in [8u32, 10] {
             let m = (-f64::from(ratio)).exp2();
             let bias = m - (TAU * m).sin() / TAU;
-            let report = EvalModPolynomials::new(params(48, 3, 0, ratio, CosineNodes::Chebyshev))?.measure(m, 33);
-            assert!((report.log2_max_error - bias.log2()).abs() < 0.01, "{} vs {}", report.log2_max_error, bias.log2());
+            let report = EvalModPolynomials::new(params(48, 3, 0, ratio, CosineNodes::Chebyshev))?
+                .measure(m, 33);
+            assert!(
+                (report.log2_max_error - bias.log2()).abs() < 0.01,
+                "{} vs {}",
+                report.log2_max_error,
+                bias.log2()
+            );
         }
         Ok(())
     }
@@ -362,11 +410,17 @@ mod tests {
         ];
         println!("K = 16; cells: log2 max abs error / message bits (worst), ratios 2^8 .. 2^12");
         for (nodes, degree, r, arcsine, min_bits) in rows {
-            let mut line = format!("{:<9} d={degree:<3} r={r} asin={arcsine}:", format!("{nodes:?}"));
+            let mut line = format!(
+                "{:<9} d={degree:<3} r={r} asin={arcsine}:",
+                format!("{nodes:?}")
+            );
             for (ratio, min) in (8u32..=12).zip(min_bits) {
                 let p = EvalModPolynomials::new(params(degree, r, arcsine, ratio, nodes))?;
                 let report = p.measure((-f64::from(ratio)).exp2(), 65);
-                line += &format!("  {:>6.2}/{:>5.2}", report.log2_max_error, report.message_bits_worst);
+                line += &format!(
+                    "  {:>6.2}/{:>5.2}",
+                    report.log2_max_error, report.message_bits_worst
+                );
                 assert!(report.message_bits_worst >= min, "{line} <- below {min}");
             }
             println!("{line}");
@@ -376,8 +430,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_designs() {
-        assert!(EvalModPolynomials::new(EvalModParams { k: 0, ..EvalModParams::lattigo_default() }).is_err());
-        assert!(EvalModPolynomials::new(EvalModParams { degree: 10, ..EvalModParams::lattigo_default() }).is_err());
-        assert!(EvalModPolynomials::new(EvalModParams { double_angles: 17, ..EvalModParams::lattigo_default() }).is_err());
+        assert!(
+            EvalModPolynomials::new(EvalModParams {
+                k: 0,
+                ..EvalModParams::lattigo_default()
+            })
+            .is_err()
+        );
+        assert!(
+            EvalModPolynomials::new(EvalModParams {
+                degree: 10,
+                ..EvalModParams::lattigo_default()
+            })
+            .is_err()
+        );
+        assert!(
+            EvalModPolynomials::new(EvalModParams {
+                double_angles: 17,
+                ..EvalModParams::lattigo_default()
+            })
+            .is_err()
+        );
     }
 }

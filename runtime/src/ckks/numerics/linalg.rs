@@ -35,32 +35,45 @@ impl DoubleDouble {
         self.hi + self.lo
     }
 
-    /// `self + other`.
-    pub fn add(self, other: Self) -> Self {
+    /// `self + a * b` with `a, b` f64, the product taken exactly.
+    pub fn add_product(self, a: f64, b: f64) -> Self {
+        let (p, e) = two_prod(a, b);
+        self + Self { hi: p, lo: e }
+    }
+}
+
+impl std::ops::Add for DoubleDouble {
+    type Output = Self;
+
+    /// Accurate double-double addition (QD's `ieee_add`).
+    fn add(self, other: Self) -> Self {
         let (s, e) = two_sum(self.hi, other.hi);
         let (t, f) = two_sum(self.lo, other.lo);
         let (s, e) = quick_two_sum(s, e + t);
         let (hi, lo) = quick_two_sum(s, e + f);
         Self { hi, lo }
     }
+}
 
-    /// `self + a * b` with `a, b` f64, the product taken exactly.
-    pub fn add_product(self, a: f64, b: f64) -> Self {
-        let (p, e) = two_prod(a, b);
-        self.add(Self { hi: p, lo: e })
-    }
+impl std::ops::Mul for DoubleDouble {
+    type Output = Self;
 
-    /// `self * other`.
-    pub fn mul(self, other: Self) -> Self {
+    fn mul(self, other: Self) -> Self {
         let (p, e) = two_prod(self.hi, other.hi);
         let e = e + (self.hi * other.lo + self.lo * other.hi);
         let (hi, lo) = quick_two_sum(p, e);
         Self { hi, lo }
     }
+}
 
-    /// `-self`.
-    pub fn neg(self) -> Self {
-        Self { hi: -self.hi, lo: -self.lo }
+impl std::ops::Neg for DoubleDouble {
+    type Output = Self;
+
+    fn neg(self) -> Self {
+        Self {
+            hi: -self.hi,
+            lo: -self.lo,
+        }
     }
 }
 
@@ -118,7 +131,10 @@ fn lu_factor(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<usize>), SingularMatr
             .unwrap_or(col);
         let pivot = lu[pivot_row * n + col];
         if pivot == 0.0 || !pivot.is_finite() {
-            return Err(SingularMatrix { size: n, column: col });
+            return Err(SingularMatrix {
+                size: n,
+                column: col,
+            });
         }
         if pivot_row != col {
             for k in 0..n {
@@ -158,14 +174,14 @@ mod tests {
     #[test]
     fn double_double_keeps_what_f64_loses() {
         // (1 + 2^-60) - 1 is 2^-60 in double-double, 0 in f64.
-        let x = DoubleDouble::from_f64(1.0).add(DoubleDouble::from_f64(2f64.powi(-60)));
-        let d = x.add(DoubleDouble::from_f64(-1.0));
+        let x = DoubleDouble::from_f64(1.0) + DoubleDouble::from_f64(2f64.powi(-60));
+        let d = x + DoubleDouble::from_f64(-1.0);
         assert_eq!(d.to_f64(), 2f64.powi(-60));
         // (1 + 2^-30)^2 = 1 + 2^-29 + 2^-60 exactly.
         let y = DoubleDouble::from_f64(1.0 + 2f64.powi(-30));
-        let sq = y.mul(y).add(DoubleDouble::from_f64(-1.0 - 2f64.powi(-29)));
+        let sq = y * y + DoubleDouble::from_f64(-1.0 - 2f64.powi(-29));
         assert_eq!(sq.to_f64(), 2f64.powi(-60));
-        assert_eq!(sq.neg().to_f64(), -(2f64.powi(-60)));
+        assert_eq!((-sq).to_f64(), -(2f64.powi(-60)));
     }
 
     #[test]
@@ -173,8 +189,9 @@ mod tests {
         // Hilbert 8x8 (cond ~ 1.5e10) with x = 1: the refined solution has a residual at
         // rounding level and a forward error near cond * eps.
         let n = 8;
-        let a: Vec<f64> =
-            (0..n * n).map(|k| 1.0 / ((k / n + k % n + 1) as f64)).collect();
+        let a: Vec<f64> = (0..n * n)
+            .map(|k| 1.0 / ((k / n + k % n + 1) as f64))
+            .collect();
         let b: Vec<f64> = (0..n).map(|i| (0..n).map(|j| a[i * n + j]).sum()).collect();
         let x = solve(&a, &b, 3)?;
         let worst = x.iter().map(|v| (v - 1.0).abs()).fold(0.0, f64::max);
@@ -185,6 +202,9 @@ mod tests {
     #[test]
     fn reports_singular_systems() {
         let a = [1.0, 2.0, 2.0, 4.0];
-        assert_eq!(solve(&a, &[1.0, 2.0], 0), Err(SingularMatrix { size: 2, column: 1 }));
+        assert_eq!(
+            solve(&a, &[1.0, 2.0], 0),
+            Err(SingularMatrix { size: 2, column: 1 })
+        );
     }
 }

@@ -51,9 +51,18 @@ impl BitStats {
         let variance = bits.iter().map(|b| (b - mean) * (b - mean)).sum::<f64>() / n;
         bits.sort_by(f64::total_cmp);
         let mid = bits.len() / 2;
-        let median =
-            if bits.len() % 2 == 1 { bits[mid] } else { 0.5 * (bits[mid - 1] + bits[mid]) };
-        Self { min: bits[0], max: bits[bits.len() - 1], mean, median, std: variance.sqrt() }
+        let median = if bits.len() % 2 == 1 {
+            bits[mid]
+        } else {
+            0.5 * (bits[mid - 1] + bits[mid])
+        };
+        Self {
+            min: bits[0],
+            max: bits[bits.len() - 1],
+            mean,
+            median,
+            std: variance.sqrt(),
+        }
     }
 }
 
@@ -105,8 +114,11 @@ impl PrecisionStats {
             e => (-e.log2()).min(cap_bits),
         };
         let n = expected.len();
-        let (mut real, mut imag, mut l2) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut real, mut imag, mut l2) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         let (mut sum_abs, mut max_abs) = (0.0f64, 0.0f64);
         for (want, have) in expected.iter().zip(obtained) {
             let err = have - want;
@@ -116,7 +128,11 @@ impl PrecisionStats {
             l2.push(bits(modulus));
             sum_abs += modulus;
             // NaN errors must not hide behind f64::max (which drops NaN): keep them.
-            max_abs = if max_abs.is_nan() || modulus.is_nan() { f64::NAN } else { max_abs.max(modulus) };
+            max_abs = if max_abs.is_nan() || modulus.is_nan() {
+                f64::NAN
+            } else {
+                max_abs.max(modulus)
+            };
         }
         Ok(Self {
             slots: n,
@@ -140,7 +156,11 @@ impl PrecisionStats {
         obtained: &[f64],
         cap_bits: f64,
     ) -> Result<Self, PrecisionError> {
-        let lift = |v: &[f64]| v.iter().map(|&x| Complex64::new(x, 0.0)).collect::<Vec<_>>();
+        let lift = |v: &[f64]| {
+            v.iter()
+                .map(|&x| Complex64::new(x, 0.0))
+                .collect::<Vec<_>>()
+        };
         Self::complex_capped(&lift(expected), &lift(obtained), cap_bits)
     }
 
@@ -156,8 +176,13 @@ impl PrecisionStats {
 impl fmt::Display for PrecisionStats {
     /// A small table: one row per statistic, one column per component.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "precision over {} slots (log2)   REAL    IMAG      L2", self.slots)?;
-        let rows: [(&str, fn(&BitStats) -> f64); 5] = [
+        writeln!(
+            f,
+            "precision over {} slots (log2)   REAL    IMAG      L2",
+            self.slots
+        )?;
+        type Column = fn(&BitStats) -> f64;
+        let rows: [(&str, Column); 5] = [
             ("min", |s| s.min),
             ("max", |s| s.max),
             ("mean", |s| s.mean),
@@ -191,8 +216,11 @@ mod tests {
     fn known_errors_give_known_bits() -> TestResult {
         let want = vec![Complex64::new(0.5, -0.25); 4];
         let errors = [2f64.powi(-10), 2f64.powi(-20), 2f64.powi(-30), 0.0];
-        let have: Vec<Complex64> =
-            want.iter().zip(errors).map(|(w, e)| w + Complex64::new(e, -2.0 * e)).collect();
+        let have: Vec<Complex64> = want
+            .iter()
+            .zip(errors)
+            .map(|(w, e)| w + Complex64::new(e, -2.0 * e))
+            .collect();
         let stats = PrecisionStats::complex(&want, &have)?;
         assert_eq!(stats.slots, 4);
         assert_eq!((stats.real.min, stats.real.max), (10.0, DEFAULT_CAP_BITS));
@@ -211,8 +239,12 @@ mod tests {
 
     #[test]
     fn real_vectors_and_caps() -> TestResult {
-        let stats = PrecisionStats::real_capped(&[1.0, 2.0, 3.0], &[1.0, 2.0 + 2f64.powi(-40), 3.0], 30.0)?;
-        assert_eq!((stats.real.min, stats.real.max, stats.real.median), (30.0, 30.0, 30.0));
+        let stats =
+            PrecisionStats::real_capped(&[1.0, 2.0, 3.0], &[1.0, 2.0 + 2f64.powi(-40), 3.0], 30.0)?;
+        assert_eq!(
+            (stats.real.min, stats.real.max, stats.real.median),
+            (30.0, 30.0, 30.0)
+        );
         assert_eq!(stats.imag.min, 30.0);
         assert_eq!(stats.cap_bits, 30.0);
         let stats = PrecisionStats::real(&[1.0, 2.0], &[1.5, 2.0])?;
@@ -247,8 +279,14 @@ mod tests {
         let text = stats.to_string();
         assert_eq!(text.lines().count(), 7);
         assert!(text.starts_with("precision over 2 slots (log2)   REAL    IMAG      L2\n"));
-        assert!(text.contains("  mean                           21.00   64.00   21.00\n"), "{text}");
-        assert!(text.ends_with("abs error mean 5.960e-7  max 9.537e-7"), "{text}");
+        assert!(
+            text.contains("  mean                           21.00   64.00   21.00\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("abs error mean 5.960e-7  max 9.537e-7"),
+            "{text}"
+        );
         assert_eq!(
             stats.summary(),
             "log2 prec min 20.00 mean 21.00 median 21.00 | err mean 5.960e-7 max 9.537e-7"

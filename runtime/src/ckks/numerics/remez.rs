@@ -23,7 +23,11 @@ pub struct RemezOptions {
 
 impl Default for RemezOptions {
     fn default() -> Self {
-        Self { max_iterations: 60, tolerance: 1e-4, grid_density: 64 }
+        Self {
+            max_iterations: 60,
+            tolerance: 1e-4,
+            grid_density: 64,
+        }
     }
 }
 
@@ -79,7 +83,10 @@ pub fn minimax_weighted(
         return Err(ApproxError::InvalidInterval { a, b });
     }
     if degree > MAX_DEGREE {
-        return Err(ApproxError::DegreeTooHigh { degree, max: MAX_DEGREE });
+        return Err(ApproxError::DegreeTooHigh {
+            degree,
+            max: MAX_DEGREE,
+        });
     }
     let to_x = |t: f64| 0.5 * (a + b) + 0.5 * (b - a) * t;
     let points = degree + 2;
@@ -120,7 +127,7 @@ pub fn minimax_weighted(
         for (i, &t) in reference.iter().enumerate() {
             let x = to_x(t);
             let (fx, wx) = (f(x), w(x));
-            if !fx.is_finite() || !(wx.is_finite() && wx > 0.0) {
+            if !(fx.is_finite() && wx.is_finite() && wx > 0.0) {
                 return Err(ApproxError::NonFinite { x });
             }
             rhs.push(fx);
@@ -132,14 +139,21 @@ pub fn minimax_weighted(
             }
             matrix.push(if i % 2 == 0 { 1.0 } else { -1.0 } / wx);
         }
-        let solution = linalg::solve(&matrix, &rhs, 1)
-            .map_err(|_| ApproxError::Singular { method: "Remez reference system" })?;
+        let solution = linalg::solve(&matrix, &rhs, 1).map_err(|_| ApproxError::Singular {
+            method: "Remez reference system",
+        })?;
         let levelled_error = solution[degree + 1].abs();
         let series = ChebyshevSeries::new(a, b, solution[..=degree].to_vec())?;
         let extrema = alternating_extrema(&grid, &|t| weighted_error(&series, t));
         let max_error = extrema.iter().map(|&(_, e)| e.abs()).fold(0.0, f64::max);
         if max_error < best.max_error {
-            best = Minimax { series, max_error, levelled_error, iterations: iteration, converged: false };
+            best = Minimax {
+                series,
+                max_error,
+                levelled_error,
+                iterations: iteration,
+                converged: false,
+            };
         }
         if extrema.len() < points {
             // The error does not alternate d + 2 times on the grid: no exchange possible.
@@ -148,7 +162,9 @@ pub fn minimax_weighted(
         let chosen = trim_to(extrema, points);
         let (hi, lo) = chosen
             .iter()
-            .fold((0.0f64, f64::INFINITY), |(hi, lo), &(_, e)| (hi.max(e.abs()), lo.min(e.abs())));
+            .fold((0.0f64, f64::INFINITY), |(hi, lo), &(_, e)| {
+                (hi.max(e.abs()), lo.min(e.abs()))
+            });
         if (hi - lo) <= options.tolerance * hi {
             // Levelled: the current polynomial is minimax to `tolerance`, and `best` is at
             // least as good.
@@ -214,7 +230,11 @@ fn refine_extremum(
             ed = error(d);
         }
     }
-    let candidate = if ec.abs() > ed.abs() { (c, ec) } else { (d, ed) };
+    let candidate = if ec.abs() > ed.abs() {
+        (c, ec)
+    } else {
+        (d, ed)
+    };
     if candidate.1.abs() > start.1.abs() && candidate.1.signum() == start.1.signum() {
         candidate
     } else {
@@ -252,7 +272,10 @@ mod tests {
         assert!(best.converged);
         assert!((best.max_error - 0.125).abs() < 1e-6, "{}", best.max_error);
         let c = best.series.coeffs(); // x^2 + 1/8 = T_2/2 + 5/8
-        assert!((c[0] - 0.625).abs() < 1e-5 && c[1].abs() < 1e-5 && (c[2] - 0.5).abs() < 1e-5, "{c:?}");
+        assert!(
+            (c[0] - 0.625).abs() < 1e-5 && c[1].abs() < 1e-5 && (c[2] - 0.5).abs() < 1e-5,
+            "{c:?}"
+        );
         Ok(())
     }
 
@@ -263,7 +286,11 @@ mod tests {
             let f = |x: f64| x.powi(d as i32 + 1);
             let best = minimax(f, -1.0, 1.0, d, RemezOptions::default())?;
             let expected = 0.5f64.powi(d as i32);
-            assert!(best.converged && (best.max_error / expected - 1.0).abs() < 1e-4, "d={d}: {}", best.max_error);
+            assert!(
+                best.converged && (best.max_error / expected - 1.0).abs() < 1e-4,
+                "d={d}: {}",
+                best.max_error
+            );
         }
         Ok(())
     }
@@ -275,7 +302,8 @@ mod tests {
     fn converges_and_beats_interpolation() -> TestResult {
         let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
         let relu2 = |x: f64| if x > 0.0 { x * x } else { 0.0 };
-        let cases: [(&str, &dyn Fn(f64) -> f64, f64, f64, usize); 5] = [
+        type Case<'a> = (&'a str, &'a dyn Fn(f64) -> f64, f64, f64, usize);
+        let cases: [Case; 5] = [
             ("exp", &f64::exp, -1.0, 1.0, 5),
             ("sigmoid", &sigmoid, -8.0, 8.0, 7),
             ("sigmoid", &sigmoid, -16.0, 16.0, 31),
@@ -284,15 +312,36 @@ mod tests {
         ];
         for (name, f, a, b, d) in cases {
             let best = minimax(f, a, b, d, RemezOptions::default())?;
-            let interpolant = ChebyshevSeries::interpolate(f, a, b, d)?.max_error(f, 20_001).max_abs;
+            let interpolant = ChebyshevSeries::interpolate(f, a, b, d)?
+                .max_error(f, 20_001)
+                .max_abs;
             let measured = best.series.max_error(f, 20_001).max_abs;
             assert!(best.converged, "{name} d={d}");
-            assert!(best.levelled_error <= best.max_error * (1.0 + 1e-9), "{name}");
-            assert!(best.max_error <= best.levelled_error * (1.0 + 2e-4), "{name}");
-            assert!(measured <= best.max_error * (1.0 + 1e-6), "{name}: grid {measured:e} vs {:e}", best.max_error);
-            assert!(measured < interpolant, "{name}: {measured:e} vs interpolant {interpolant:e}");
+            assert!(
+                best.levelled_error <= best.max_error * (1.0 + 1e-9),
+                "{name}"
+            );
+            assert!(
+                best.max_error <= best.levelled_error * (1.0 + 2e-4),
+                "{name}"
+            );
+            assert!(
+                measured <= best.max_error * (1.0 + 1e-6),
+                "{name}: grid {measured:e} vs {:e}",
+                best.max_error
+            );
+            assert!(
+                measured < interpolant,
+                "{name}: {measured:e} vs interpolant {interpolant:e}"
+            );
         }
-        let rel = minimax_relative(|x: f64| 1.0 / x.sqrt(), 0.01, 1.0, 7, RemezOptions::default())?;
+        let rel = minimax_relative(
+            |x: f64| 1.0 / x.sqrt(),
+            0.01,
+            1.0,
+            7,
+            RemezOptions::default(),
+        )?;
         assert!(rel.converged && rel.max_error < 0.122, "{}", rel.max_error);
         Ok(())
     }
