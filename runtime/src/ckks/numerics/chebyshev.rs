@@ -1,6 +1,4 @@
 //! Chebyshev series on an interval [a, b] (f64): interpolation at Chebyshev nodes, Clenshaw evaluation, measured and estimated errors, degree selection, and the division by T_m a baby-step giant-step evaluator needs.
-//!
-//! `p(x) = sum_k c_k T_k(t)` with `t = (2x - a - b) / (b - a)`; `c_0` carries full weight.
 
 use num_complex::Complex64;
 
@@ -178,6 +176,8 @@ pub fn chebyshev_nodes(a: f64, b: f64, degree: usize) -> Vec<f64> {
 }
 
 /// A real Chebyshev series on `[a, b]`.
+///
+/// `p(x) = sum_k c_k T_k(t)` with `t = (2x - a - b) / (b - a)`; `c_0` carries full weight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChebyshevSeries {
     a: f64,

@@ -1,10 +1,4 @@
 //! The special FFT as a product of sparse butterfly matrices in slot space (diagonal form), and their grouping into merged levels for CoeffsToSlots/SlotsToCoeffs.
-//!
-//! A slot-space matrix is stored by its generalized diagonals: `y = sum_r d_r .* rot_r(x)`
-//! with `rot_r(x)[k] = x[(k + r) mod n]`, the left rotation the evaluator performs with the
-//! Galois element `5^r` (see [`super::embedding`]). One radix-2 stage has three diagonals
-//! (offsets `0, h, n - h`); merging consecutive stages trades levels for rotations, the
-//! "collapsed FFT" of Chen–Chillotti–Song (eprint 2018/1043) used by Lattigo `circuits/ckks/dft`.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +40,12 @@ pub enum DftError {
 }
 
 /// A linear map on `n` slots as its nonzero generalized diagonals, sorted by offset.
+///
+/// A slot-space matrix is stored by its generalized diagonals: `y = sum_r d_r .* rot_r(x)`
+/// with `rot_r(x)[k] = x[(k + r) mod n]`, the left rotation the evaluator performs with the
+/// Galois element `5^r` (see [`super::embedding`]). One radix-2 stage has three diagonals
+/// (offsets `0, h, n - h`); merging consecutive stages trades levels for rotations, the
+/// "collapsed FFT" of Chen–Chillotti–Song (eprint 2018/1043) used by Lattigo `circuits/ckks/dft`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiagonalMatrix {
     slots: usize,

@@ -1,14 +1,4 @@
 //! The CKKS canonical embedding: n complex slots <-> N real coefficients (unscaled f64), by the special FFT over the orbit of 5 mod 2N.
-//!
-//! Slot `j` of a plaintext `m(X)` in `R = R[X]/(X^N + 1)` is `m(zeta^(5^j))` with
-//! `zeta = exp(i*pi/N)`, `0 <= j < N/2` (Cheon–Kim–Kim–Song; Lattigo `schemes/ckks/encoder.go`).
-//! With `n < N/2` slots the plaintext lives in the subring `R[Y]`, `Y = X^gap`,
-//! `gap = N/(2n)`: its coefficients sit at multiples of `gap`, and its `N/2` full-ring
-//! slots are the `n` slots repeated `gap` times.
-//!
-//! Rotation convention (what the evaluator's Galois keys rely on): the automorphism
-//! `X -> X^(5^k mod 2N)` rotates the slot vector **left** by `k`, i.e. the new slot `j`
-//! holds the old slot `j + k (mod n)`; `X -> X^(2N-1) = X^-1` conjugates every slot.
 
 use num_complex::Complex64;
 
@@ -115,6 +105,16 @@ pub fn bit_reverse_permute<T>(values: &mut [T]) {
 /// The special FFT of one ring degree `N = 2^log_n`: the twiddles of every butterfly stage,
 /// built once and shared by every slot count `n <= N/2` (a stage's twiddles depend only on
 /// its length).
+///
+/// Slot `j` of a plaintext `m(X)` in `R = R[X]/(X^N + 1)` is `m(zeta^(5^j))` with
+/// `zeta = exp(i*pi/N)`, `0 <= j < N/2` (Cheon–Kim–Kim–Song; Lattigo `schemes/ckks/encoder.go`).
+/// With `n < N/2` slots the plaintext lives in the subring `R[Y]`, `Y = X^gap`,
+/// `gap = N/(2n)`: its coefficients sit at multiples of `gap`, and its `N/2` full-ring
+/// slots are the `n` slots repeated `gap` times.
+///
+/// Rotation convention (what the evaluator's Galois keys rely on): the automorphism
+/// `X -> X^(5^k mod 2N)` rotates the slot vector **left** by `k`, i.e. the new slot `j`
+/// holds the old slot `j + k (mod n)`; `X -> X^(2N-1) = X^-1` conjugates every slot.
 #[derive(Debug, Clone)]
 pub struct CanonicalEmbedding {
     log_n: u32,

@@ -1,11 +1,4 @@
 //! Bootstrapping's EvalMod in f64: the scaled cosine polynomial on [-K, K] (Chebyshev or Han–Ki nodes), r double-angle steps and the optional arcsine correction, with the end-to-end error measured on inputs I + m.
-//!
-//! After ModRaise a coefficient is `q0 (I + m)` with `|I| <= K - 1` and `|m| <= 2^-ratio`;
-//! EvalMod must return `m`. With `s = (1/2pi)^(1/2^r)` the polynomial approximates
-//! `s cos(2pi (x - 1/4) / 2^r)`; the steps `y <- 2 y^2 - s^(2^(i+1))` double the angle and
-//! square the scale, ending at `sin(2pi x) / (2pi) = sin(2pi m) / (2pi)` (Cheon–Han–Kim–Kim–
-//! Song 2018, Han–Ki eprint 2019/688). The odd Taylor polynomial of `arcsin(2pi y) / (2pi)`
-//! then removes the sine's `(2pi)^2 m^3 / 6` bias (Lee–Lee–Kim–No eprint 2020/552).
 
 use super::chebyshev::{ApproxError, ChebyshevSeries, ErrorReport};
 
@@ -53,6 +46,13 @@ impl EvalModParams {
 
 /// The polynomials of one EvalMod, ready to be evaluated (here in f64; the scheme layer
 /// evaluates the same coefficients homomorphically).
+///
+/// After ModRaise a coefficient is `q0 (I + m)` with `|I| <= K - 1` and `|m| <= 2^-ratio`;
+/// EvalMod must return `m`. With `s = (1/2pi)^(1/2^r)` the polynomial approximates
+/// `s cos(2pi (x - 1/4) / 2^r)`; the steps `y <- 2 y^2 - s^(2^(i+1))` double the angle and
+/// square the scale, ending at `sin(2pi x) / (2pi) = sin(2pi m) / (2pi)` (Cheon–Han–Kim–Kim–
+/// Song 2018, Han–Ki eprint 2019/688). The odd Taylor polynomial of `arcsin(2pi y) / (2pi)`
+/// then removes the sine's `(2pi)^2 m^3 / 6` bias (Lee–Lee–Kim–No eprint 2020/552).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalModPolynomials {
     /// The design.

@@ -1,9 +1,4 @@
 //! Lattigo-style precision statistics of an obtained vector against the expected one: log2 precision (min/max/mean/median/std) per real, imaginary and L2 component, and absolute errors.
-//!
-//! The precision of one slot is `-log2 |obtained - expected|`, per component (real part,
-//! imaginary part, modulus of the complex error), as in Lattigo `schemes/ckks/precision.go`;
-//! the "mean precision" is the mean of these logarithms (not `-log2` of the mean error).
-//! An exact slot (error 0) counts as `cap_bits`.
 
 use std::fmt;
 
@@ -67,6 +62,11 @@ impl BitStats {
 }
 
 /// Precision of `obtained` against `expected`.
+///
+/// The precision of one slot is `-log2 |obtained - expected|`, per component (real part,
+/// imaginary part, modulus of the complex error), as in Lattigo `schemes/ckks/precision.go`;
+/// the "mean precision" is the mean of these logarithms (not `-log2` of the mean error).
+/// An exact slot (error 0) counts as `cap_bits`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PrecisionStats {
     /// Number of slots measured.
