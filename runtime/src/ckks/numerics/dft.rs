@@ -134,6 +134,17 @@ impl DiagonalMatrix {
         Ok(y)
     }
 
+    /// `factor * self`, e.g. to fold a scaling constant of bootstrapping (`q0 / Delta`,
+    /// the `1/2` of the real/imaginary split) into a merged level at no extra depth.
+    pub fn scaled(&self, factor: Complex64) -> DiagonalMatrix {
+        let diagonals = self
+            .diagonals
+            .iter()
+            .map(|(r, d)| (*r, d.iter().map(|v| v * factor).collect()))
+            .collect();
+        Self::from_map(self.slots, diagonals)
+    }
+
     /// The product `next * self` (apply `self` first): its diagonal at `a + b` collects
     /// `d^next_b .* rot_b(d^self_a)`, since `rot_b(d .* rot_a x) = rot_b(d) .* rot_{a+b} x`.
     pub fn then(&self, next: &DiagonalMatrix) -> Result<DiagonalMatrix, DftError> {
@@ -447,6 +458,9 @@ mod tests {
         )?;
         assert_eq!(m.diagonals(), &[(1, vec![Complex64::new(2.0, 0.0), one])]);
         assert_eq!(m.apply(&[one, zero])?, vec![zero, one]);
+        let half = m.scaled(Complex64::new(0.0, 0.5));
+        assert_eq!(half.apply(&[one, zero])?, vec![zero, Complex64::new(0.0, 0.5)]);
+        assert!(m.scaled(zero).diagonals().is_empty());
         Ok(())
     }
 }
