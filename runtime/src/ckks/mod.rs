@@ -1,0 +1,2 @@
+//! The CKKS engine, layered like Lattigo: arithmetic, scheme, circuits, over pure-f64 numerics.
+pub mod numerics;
