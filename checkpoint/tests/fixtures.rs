@@ -1,4 +1,9 @@
 //! The loader on the Hugging Face fixtures: every checkpoint opens, with the layout its config implies.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a failed test"
+)]
 
 use std::path::PathBuf;
 
