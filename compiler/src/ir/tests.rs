@@ -117,26 +117,8 @@ fn the_op_table_is_consistent() {
     assert_eq!(mnemonics.len(), OpKind::ALL.len(), "mnemonics are unique");
 }
 
-/// A one-layer attention block with every op of the table but `silu`.
-const BLOCK: &str = r#"
-; a small valid graph
-%0: ids[3] = tokens
-%1: [3, 8] = embed %0, table="embed"
-%2: [3, 8] = rms_norm %1, gain="norm", eps=1e-5
-%3: [3, 8] = act_quant %2, bits=8
-%4: [3, 8] = ternary_linear %3, weight="q", scale=0.5
-%5: [3, 4] = ternary_linear %3, weight="k", scale=0.25
-%6: [3, 4] = ternary_linear %3, weight="v", scale=2.0
-%7: [3, 8] = rope %4, heads=2, head_dim=4, theta=10000.0
-%8: [3, 4] = rope %5, heads=1, head_dim=4, theta=10000.0
-%9: [3, 8] = attention %7, %8, %6, heads=2, kv_heads=1, head_dim=4, kind=sigmoid, causal=true
-%10: [3, 8] = relu2 %9
-%11: [3, 8] = mul %10, %9
-%12: [3, 8] = add %11, %1   ; residual
-%13: [3, 5] = lm_head %12, weight="embed", tied=true
-output hidden = %12
-output logits = %13
-"#;
+/// A small valid graph using every op of the table but `silu`.
+const BLOCK: &str = include_str!("../../../ir-examples/attention-block.ir");
 
 #[test]
 fn a_valid_graph_verifies_and_prints_canonically() {
