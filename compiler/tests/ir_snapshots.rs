@@ -1,5 +1,9 @@
 //! Snapshots of the model IR the frontend builds for every fixture (reviewed in diffs, updated on purpose with `cargo insta`).
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test helpers: a panic is a failed test")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a failed test"
+)]
 
 use std::path::PathBuf;
 
@@ -11,7 +15,9 @@ use ensi_compiler::ir;
 const TOKENS: usize = 4;
 
 fn checkpoint(name: &str) -> Checkpoint {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
     Checkpoint::open(dir).expect("fixture opens")
 }
 
@@ -34,7 +40,10 @@ fn stock_model_of_every_fixture() {
 
 #[test]
 fn encrypted_form_with_layer_outputs() {
-    let options = Options { layer_outputs: true, ..Options::encrypted(TOKENS) };
+    let options = Options {
+        layer_outputs: true,
+        ..Options::encrypted(TOKENS)
+    };
     let text = printed(&checkpoint("dev-h64"), &options);
     insta::assert_snapshot!("dev-h64-encrypted", text);
 }
