@@ -164,3 +164,19 @@ fn activation_quantization_is_what_the_stock_model_computes() -> anyhow::Result<
     }
     Ok(())
 }
+
+#[test]
+fn the_observer_sees_every_tensor_node_once_in_order() -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::open(fixtures_dir().join("dev-h32"))?;
+    let graph = frontend::build(&checkpoint, &Options::encrypted(3))?;
+    let info = ir::verify(&graph)?;
+    let mut seen = Vec::new();
+    let outputs = forward::run_observed(&graph, &info, &checkpoint, &[1, 2, 3], |node, value| {
+        seen.push((node.index(), value.rows()));
+    })?;
+    // Every node but the tokens input (%0) is a tensor.
+    let expected: Vec<(usize, usize)> = (1..graph.nodes().len()).map(|index| (index, 3)).collect();
+    ensure!(seen == expected, "observed {seen:?}");
+    ensure!(outputs.get(frontend::LOGITS).is_some());
+    Ok(())
+}

@@ -15,7 +15,10 @@ fn the_readme_main_job_is_the_ci_main_job() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|block| block.lines().next())
         .context("README.md has no ```sh block")?;
-    anyhow::ensure!(command.starts_with("cargo run --release -- forward "), "unexpected main job: {command}");
+    anyhow::ensure!(
+        command.starts_with("cargo run --release -- forward "),
+        "unexpected main job: {command}"
+    );
     anyhow::ensure!(
         main_job.lines().any(|line| line == command),
         ".ci/main-job does not run the README's command `{command}`"

@@ -145,6 +145,18 @@ pub fn run(
     checkpoint: &Checkpoint,
     tokens: &[u32],
 ) -> Result<Outputs, ForwardError> {
+    run_observed(graph, info, checkpoint, tokens, |_, _| {})
+}
+
+/// [`run`], also showing every tensor value to `observe` as soon as it is computed, in node
+/// order (for calibration: value ranges of every node).
+pub fn run_observed(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    mut observe: impl FnMut(Handle<Node>, &Matrix),
+) -> Result<Outputs, ForwardError> {
     if !info.describes(graph) {
         return Err(ForwardError::ForeignInfo);
     }
@@ -167,6 +179,9 @@ pub fn run(
             tokens,
         }
         .eval(node)?;
+        if let Value::Tensor(matrix) = &value {
+            observe(handle, matrix);
+        }
         values.push(Some(value));
         for operand in node.op.operands() {
             if info.last_use(operand) == Some(handle) && !is_output[operand.index()] {

@@ -2,8 +2,8 @@
 //!
 //! A [`Graph`] holds [`Node`]s (an [`Op`] and its result [`Type`]) in an arena; operands are
 //! [`Handle`]s of earlier nodes, so arena order is a topological order. [`verify`] checks a
-//! graph and returns the [`GraphInfo`] certificate later stages require. [`print`] and
-//! [`parse`] convert to and from the text form, with `parse(&print(&g)) == Ok(g)`.
+//! graph and returns the [`GraphInfo`] certificate later stages require. [`print()`] and
+//! [`parse()`] convert to and from the text form, with `parse(&print(&g)) == Ok(g)`.
 //!
 //! ```text
 //! %0: ids[4] = tokens
