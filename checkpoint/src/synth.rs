@@ -158,7 +158,7 @@ impl SynthSpec {
         tensors
     }
 
-    /// The normalized configuration, for naming tensors.
+    /// The normalized configuration `config_json` describes, for naming and shaping tensors.
     fn config(&self) -> Config {
         let naming = Naming::BitNet;
         let head_dim = self.hidden_size / self.num_heads.max(1);
@@ -178,7 +178,11 @@ impl SynthSpec {
             } else {
                 crate::LmHead::Untied
             },
-            quantization: crate::Quantization::Online,
+            quantization: if self.packed {
+                crate::Quantization::Offline { linear_class: crate::LinearClass::AutoBitLinear }
+            } else {
+                crate::Quantization::Online
+            },
             naming,
             dtype: None,
         }
