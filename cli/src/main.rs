@@ -1,3 +1,47 @@
 //! `ensi`: one binary, one subcommand per step of encrypted BitNet inference.
 
-fn main() {}
+mod commands;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Failure;
+
+/// Encrypted inference of BitNet b1.58 models under CKKS.
+#[derive(Debug, Parser)]
+#[command(name = "ensi", version, after_long_help = exit::EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the plaintext reference forward pass (f64) of a BitNet checkpoint.
+    Forward(commands::forward::Args),
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with clap's code 2; `--help` and `--version` with 0.
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Forward(args) => commands::forward::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+/// Prints `failure` and its cause chain (no backtrace) and returns its exit code.
+fn report(failure: &Failure) -> ExitCode {
+    let mut message = format!("error: {}", failure.error);
+    for cause in failure.error.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    eprintln!("{message}");
+    ExitCode::from(failure.code as u8)
+}

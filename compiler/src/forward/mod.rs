@@ -1,0 +1,588 @@
+//! Plaintext reference forward: a verified model-IR graph evaluated in f64 on a checkpoint's weights.
+//!
+//! The twin of the outside oracle (transformers, float32): the same operations in double
+//! precision, so differences to the fixtures are float32 rounding, plus flipped 8-bit codes
+//! when activation quantization is on. Values are freed after their last use.
+
+use ensi_checkpoint::Checkpoint;
+
+use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Type};
+
+/// A real `[rows, cols]` matrix, row-major: one row per token position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl Matrix {
+    fn zeros(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// Number of rows (token positions).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// All entries, row-major.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// Row `row`.
+    ///
+    /// # Panics
+    ///
+    /// If `row >= self.rows()`.
+    pub fn row(&self, row: usize) -> &[f64] {
+        &self.data[row * self.cols..(row + 1) * self.cols]
+    }
+
+    fn row_mut(&mut self, row: usize) -> &mut [f64] {
+        &mut self.data[row * self.cols..(row + 1) * self.cols]
+    }
+
+    /// Applies `f` to every entry.
+    fn map(mut self, f: impl Fn(f64) -> f64) -> Self {
+        self.data.iter_mut().for_each(|x| *x = f(*x));
+        self
+    }
+}
+
+/// The values of a graph's outputs, in the order the graph declares them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    values: Vec<(String, Matrix)>,
+}
+
+impl Outputs {
+    /// The output called `name`.
+    pub fn get(&self, name: &str) -> Option<&Matrix> {
+        self.values
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, matrix)| matrix)
+    }
+
+    /// Every output with its name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Matrix)> {
+        self.values
+            .iter()
+            .map(|(name, matrix)| (name.as_str(), matrix))
+    }
+}
+
+/// Why the forward pass cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// The certificate was made for a different graph.
+    #[error("the graph info does not describe this graph (verify the graph that is run)")]
+    ForeignInfo,
+    /// The number of tokens differs from the graph's `T`.
+    #[error("the graph takes {expected} tokens, {found} were given")]
+    TokenCount {
+        /// The graph's `T`.
+        expected: usize,
+        /// Tokens given.
+        found: usize,
+    },
+    /// A token id is not a row of the embedding table.
+    #[error("token {token} at position {position} is not below the vocabulary size {vocab}")]
+    TokenOutOfRange {
+        /// Position in the input.
+        position: usize,
+        /// The id.
+        token: u32,
+        /// Rows of the embedding table.
+        vocab: usize,
+    },
+    /// The graph names a weight the checkpoint does not have (of that kind).
+    #[error("{node}: the checkpoint has no {what} `{name}`")]
+    MissingWeight {
+        /// The node naming it.
+        node: Handle<Node>,
+        /// The kind of tensor expected.
+        what: &'static str,
+        /// The tensor name.
+        name: String,
+    },
+    /// A weight's shape disagrees with the node's types.
+    #[error("{node}: `{name}` has shape {found}, but the node needs {expected}")]
+    WeightShape {
+        /// The node naming it.
+        node: Handle<Node>,
+        /// The tensor name.
+        name: String,
+        /// The weight's shape.
+        found: String,
+        /// The shape the node's types imply.
+        expected: String,
+    },
+}
+
+/// A value during evaluation.
+enum Value {
+    Ids(Vec<u32>),
+    Tensor(Matrix),
+}
+
+/// Runs `graph` on `tokens` with the weights of `checkpoint` and returns its outputs.
+pub fn run(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+) -> Result<Outputs, ForwardError> {
+    run_observed(graph, info, checkpoint, tokens, |_, _| {})
+}
+
+/// [`run`], also showing every tensor value to `observe` as soon as it is computed, in node
+/// order (for calibration: value ranges of every node).
+pub fn run_observed(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    mut observe: impl FnMut(Handle<Node>, &Matrix),
+) -> Result<Outputs, ForwardError> {
+    if !info.describes(graph) {
+        return Err(ForwardError::ForeignInfo);
+    }
+    if tokens.len() != info.tokens() {
+        return Err(ForwardError::TokenCount {
+            expected: info.tokens(),
+            found: tokens.len(),
+        });
+    }
+    let mut is_output = vec![false; graph.nodes().len()];
+    for output in graph.outputs() {
+        is_output[output.value.index()] = true;
+    }
+    let mut values: Vec<Option<Value>> = Vec::with_capacity(graph.nodes().len());
+    for (handle, node) in graph.nodes().iter() {
+        let value = Evaluator {
+            values: &values,
+            checkpoint,
+            handle,
+            tokens,
+        }
+        .eval(node)?;
+        if let Value::Tensor(matrix) = &value {
+            observe(handle, matrix);
+        }
+        values.push(Some(value));
+        for operand in node.op.operands() {
+            if info.last_use(operand) == Some(handle) && !is_output[operand.index()] {
+                values[operand.index()] = None;
+            }
+        }
+    }
+    let mut outputs = Vec::with_capacity(graph.outputs().len());
+    for output in graph.outputs() {
+        // Outputs are never freed, and the verifier proved each names a node.
+        if let Some(Some(Value::Tensor(matrix))) = values.get(output.value.index()) {
+            outputs.push((output.name.clone(), matrix.clone()));
+        } else if let Some(Some(Value::Ids(ids))) = values.get(output.value.index()) {
+            let data = ids.iter().map(|&id| f64::from(id)).collect();
+            outputs.push((
+                output.name.clone(),
+                Matrix {
+                    rows: 1,
+                    cols: ids.len(),
+                    data,
+                },
+            ));
+        }
+    }
+    Ok(Outputs { values: outputs })
+}
+
+/// Evaluates one node from the values of its operands.
+struct Evaluator<'a> {
+    values: &'a [Option<Value>],
+    checkpoint: &'a Checkpoint,
+    handle: Handle<Node>,
+    tokens: &'a [u32],
+}
+
+impl Evaluator<'_> {
+    fn eval(&self, node: &Node) -> Result<Value, ForwardError> {
+        let cols = match node.ty {
+            Type::Tensor { cols, .. } => cols,
+            Type::Ids { .. } => 0,
+        };
+        let matrix = match &node.op {
+            Op::Tokens {} => return Ok(Value::Ids(self.tokens.to_vec())),
+            Op::Embed { ids, table } => self.embed(self.ids(*ids), table.as_str(), cols)?,
+            Op::RmsNorm { x, gain, eps } => self.rms_norm(self.tensor(*x), gain.as_str(), eps.0)?,
+            Op::ActQuant { x, bits } => act_quant(self.tensor(*x), *bits),
+            Op::TernaryLinear { x, weight, scale } => {
+                self.ternary_linear(self.tensor(*x), weight.as_str(), scale.0, cols)?
+            }
+            Op::Rope {
+                x,
+                heads,
+                head_dim,
+                theta,
+            } => rope(self.tensor(*x), *heads, *head_dim, theta.0),
+            Op::Attention {
+                q,
+                k,
+                v,
+                heads,
+                kv_heads,
+                head_dim,
+                kind,
+                causal,
+            } => attention(
+                [self.tensor(*q), self.tensor(*k), self.tensor(*v)],
+                *heads,
+                *kv_heads,
+                *head_dim,
+                *kind,
+                *causal,
+            ),
+            Op::Relu2 { x } => self.tensor(*x).clone().map(|x| x.max(0.0) * x.max(0.0)),
+            Op::Silu { x } => self.tensor(*x).clone().map(|x| x / (1.0 + (-x).exp())),
+            Op::Mul { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a * b),
+            Op::Add { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a + b),
+            Op::LmHead { x, weight, tied: _ } => {
+                self.lm_head(self.tensor(*x), weight.as_str(), cols)?
+            }
+        };
+        Ok(Value::Tensor(matrix))
+    }
+
+    /// The tensor value of an operand.
+    ///
+    /// Invariant (from the verifier and the liveness rule): operands precede their user, are
+    /// freed only after their last use, and have the type the op expects.
+    fn tensor(&self, operand: Handle<Node>) -> &Matrix {
+        match &self.values[operand.index()] {
+            Some(Value::Tensor(matrix)) => matrix,
+            _ => unreachable!("verified graphs give tensor operands to tensor ops"),
+        }
+    }
+
+    /// The token ids of an operand (same invariant as [`Self::tensor`]).
+    fn ids(&self, operand: Handle<Node>) -> &[u32] {
+        match &self.values[operand.index()] {
+            Some(Value::Ids(ids)) => ids,
+            _ => unreachable!("verified graphs give the tokens node to embed"),
+        }
+    }
+
+    fn missing(&self, what: &'static str, name: &str) -> ForwardError {
+        ForwardError::MissingWeight {
+            node: self.handle,
+            what,
+            name: name.to_owned(),
+        }
+    }
+
+    fn shape(
+        &self,
+        name: &str,
+        found: (usize, usize),
+        expected: (usize, usize),
+    ) -> Result<(), ForwardError> {
+        if found == expected {
+            return Ok(());
+        }
+        Err(ForwardError::WeightShape {
+            node: self.handle,
+            name: name.to_owned(),
+            found: format!("[{}, {}]", found.0, found.1),
+            expected: format!("[{}, {}]", expected.0, expected.1),
+        })
+    }
+
+    fn embed(&self, ids: &[u32], table: &str, width: usize) -> Result<Matrix, ForwardError> {
+        let table_matrix = self
+            .checkpoint
+            .matrix(table)
+            .ok_or_else(|| self.missing("matrix", table))?;
+        let (vocab, cols) = (table_matrix.rows(), table_matrix.cols());
+        self.shape(table, (vocab, cols), (vocab, width))?;
+        let mut out = Matrix::zeros(ids.len(), width);
+        let mut row = vec![0.0f32; width];
+        for (position, &token) in ids.iter().enumerate() {
+            let index = token as usize;
+            if index >= vocab {
+                return Err(ForwardError::TokenOutOfRange {
+                    position,
+                    token,
+                    vocab,
+                });
+            }
+            table_matrix.row_into(index, &mut row);
+            for (y, &x) in out.row_mut(position).iter_mut().zip(&row) {
+                *y = f64::from(x);
+            }
+        }
+        Ok(out)
+    }
+
+    fn rms_norm(&self, x: &Matrix, gain: &str, eps: f64) -> Result<Matrix, ForwardError> {
+        let gains = self
+            .checkpoint
+            .vector(gain)
+            .ok_or_else(|| self.missing("vector", gain))?;
+        self.shape(gain, (1, gains.len()), (1, x.cols))?;
+        let gains: Vec<f64> = gains.to_vec().into_iter().map(f64::from).collect();
+        let mut out = x.clone();
+        for row in 0..x.rows {
+            let values = out.row_mut(row);
+            let mean_square = values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64;
+            let inverse_rms = 1.0 / (mean_square + eps).sqrt();
+            for (value, gain) in values.iter_mut().zip(&gains) {
+                *value = gain * (*value * inverse_rms);
+            }
+        }
+        Ok(out)
+    }
+
+    fn ternary_linear(
+        &self,
+        x: &Matrix,
+        weight: &str,
+        scale: f64,
+        out_cols: usize,
+    ) -> Result<Matrix, ForwardError> {
+        let matrix = self
+            .checkpoint
+            .ternary(weight)
+            .ok_or_else(|| self.missing("ternary matrix", weight))?;
+        self.shape(weight, (matrix.rows(), matrix.cols()), (out_cols, x.cols))?;
+        let mut out = Matrix::zeros(x.rows, out_cols);
+        let mut entries = vec![0i8; x.cols];
+        for output in 0..out_cols {
+            matrix.row_into(output, &mut entries);
+            for row in 0..x.rows {
+                let dot: f64 = x
+                    .row(row)
+                    .iter()
+                    .zip(&entries)
+                    .map(|(v, &t)| v * f64::from(t))
+                    .sum();
+                out.data[row * out_cols + output] = scale * dot;
+            }
+        }
+        Ok(out)
+    }
+
+    fn lm_head(&self, x: &Matrix, weight: &str, vocab: usize) -> Result<Matrix, ForwardError> {
+        let matrix = self
+            .checkpoint
+            .matrix(weight)
+            .ok_or_else(|| self.missing("matrix", weight))?;
+        self.shape(weight, (matrix.rows(), matrix.cols()), (vocab, x.cols))?;
+        let mut out = Matrix::zeros(x.rows, vocab);
+        let mut entries = vec![0.0f32; x.cols];
+        for token in 0..vocab {
+            matrix.row_into(token, &mut entries);
+            for row in 0..x.rows {
+                let dot: f64 = x
+                    .row(row)
+                    .iter()
+                    .zip(&entries)
+                    .map(|(v, &w)| v * f64::from(w))
+                    .sum();
+                out.data[row * vocab + token] = dot;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Per-token absmax fake quantization to `bits`-bit integers (transformers' `ActQuant`):
+/// `s = qmax / max(max|x|, 1e-5)`, `x̃ = clamp(round_half_even(x·s), −qmax−1, qmax) / s`.
+fn act_quant(x: &Matrix, bits: u32) -> Matrix {
+    let qmax = f64::from((1u32 << (bits - 1)) - 1);
+    let mut out = x.clone();
+    for row in 0..x.rows {
+        let values = out.row_mut(row);
+        let absmax = values.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-5);
+        let scale = qmax / absmax;
+        for value in values {
+            *value = (*value * scale).round_ties_even().clamp(-qmax - 1.0, qmax) / scale;
+        }
+    }
+    out
+}
+
+/// Half-split rotary embedding: in each head, dimension `i` pairs with `i + head_dim/2`,
+/// rotated by `p·θ^(−2i/head_dim)` at position `p` (the row index).
+fn rope(x: &Matrix, heads: usize, head_dim: usize, theta: f64) -> Matrix {
+    let half = head_dim / 2;
+    let frequencies: Vec<f64> = (0..half)
+        .map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64))
+        .collect();
+    let mut out = x.clone();
+    for position in 0..x.rows {
+        let row = out.row_mut(position);
+        for head in 0..heads {
+            let u = &mut row[head * head_dim..(head + 1) * head_dim];
+            for (i, frequency) in frequencies.iter().enumerate() {
+                let (sin, cos) = (position as f64 * frequency).sin_cos();
+                let (a, b) = (u[i], u[i + half]);
+                u[i] = a * cos - b * sin;
+                u[i + half] = b * cos + a * sin;
+            }
+        }
+    }
+    out
+}
+
+/// Grouped-query attention: query head `h` reads key/value head `h / (heads / kv_heads)`.
+fn attention(
+    [q, k, v]: [&Matrix; 3],
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    kind: AttentionKind,
+    causal: bool,
+) -> Matrix {
+    let tokens = q.rows;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    // σ(score − ln T): the bias keeps the unnormalized row sums of order one.
+    let bias = -(tokens as f64).ln();
+    let mut out = Matrix::zeros(tokens, heads * head_dim);
+    let mut weights = vec![0.0; tokens];
+    for head in 0..heads {
+        let kv_head = head / group;
+        let query_range = head * head_dim..(head + 1) * head_dim;
+        let kv_range = kv_head * head_dim..(kv_head + 1) * head_dim;
+        for query in 0..tokens {
+            let keys = if causal { query + 1 } else { tokens };
+            let q_row = &q.row(query)[query_range.clone()];
+            for (key, weight) in weights[..keys].iter_mut().enumerate() {
+                let k_row = &k.row(key)[kv_range.clone()];
+                *weight = q_row.iter().zip(k_row).map(|(a, b)| a * b).sum::<f64>() * scale;
+            }
+            match kind {
+                AttentionKind::Softmax => {
+                    let max = weights[..keys]
+                        .iter()
+                        .copied()
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let mut total = 0.0;
+                    for weight in &mut weights[..keys] {
+                        *weight = (*weight - max).exp();
+                        total += *weight;
+                    }
+                    weights[..keys]
+                        .iter_mut()
+                        .for_each(|weight| *weight /= total);
+                }
+                AttentionKind::Sigmoid => {
+                    for weight in &mut weights[..keys] {
+                        *weight = 1.0 / (1.0 + (-(*weight + bias)).exp());
+                    }
+                }
+            }
+            let out_row = &mut out.row_mut(query)[query_range.clone()];
+            for (key, weight) in weights[..keys].iter().enumerate() {
+                let v_row = &v.row(key)[kv_range.clone()];
+                for (y, value) in out_row.iter_mut().zip(v_row) {
+                    *y += weight * value;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn zip(a: &Matrix, b: &Matrix, f: impl Fn(f64, f64) -> f64) -> Matrix {
+    let data = a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect();
+    Matrix {
+        rows: a.rows,
+        cols: a.cols,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize, data: &[f64]) -> Matrix {
+        Matrix {
+            rows,
+            cols,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn act_quant_rounds_half_to_even_per_row() {
+        // Row 0: absmax 1, s = 127: 0.3·127 = 38.1 -> 38; 2.5/127·127 = 2.5 -> 2 (tie to even).
+        // Row 1: all zeros stay zero (the 1e-5 floor avoids dividing by zero).
+        let x = matrix(2, 3, &[0.3, -1.0, 2.5 / 127.0, 0.0, 0.0, 0.0]);
+        let y = act_quant(&x, 8);
+        let expected = [38.0 / 127.0, -1.0, 2.0 / 127.0, 0.0, 0.0, 0.0];
+        for (got, want) in y.data().iter().zip(expected) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn rope_rotates_half_split_pairs_by_position() {
+        // One head of width 4, θ = 100: frequencies 1 and 1/10. Position 0 is unrotated.
+        let x = matrix(2, 4, &[1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]);
+        let y = rope(&x, 1, 4, 100.0);
+        assert_eq!(y.row(0), x.row(0));
+        let (s1, c1) = 1.0f64.sin_cos();
+        let (s2, c2) = 0.1f64.sin_cos();
+        let expected = [
+            1.0 * c1 - 3.0 * s1,
+            2.0 * c2 - 4.0 * s2,
+            3.0 * c1 + 1.0 * s1,
+            4.0 * c2 + 2.0 * s2,
+        ];
+        for (got, want) in y.row(1).iter().zip(expected) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn sigmoid_attention_is_unnormalized_and_causal() {
+        // T = 2, one head of width 1: q = k = [1, 2], v = [10, 20].
+        let q = matrix(2, 1, &[1.0, 2.0]);
+        let v = matrix(2, 1, &[10.0, 20.0]);
+        let y = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Sigmoid, true);
+        let sigma = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let bias = -(2.0f64).ln();
+        assert!((y.row(0)[0] - sigma(1.0 + bias) * 10.0).abs() < 1e-12);
+        let second = sigma(2.0 + bias) * 10.0 + sigma(4.0 + bias) * 20.0;
+        assert!((y.row(1)[0] - second).abs() < 1e-12);
+
+        let softmax = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Softmax, true);
+        let w = 1.0 / (1.0 + (2.0f64).exp());
+        assert!((softmax.row(0)[0] - 10.0).abs() < 1e-12);
+        assert!((softmax.row(1)[0] - (w * 10.0 + (1.0 - w) * 20.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn grouped_query_attention_shares_key_value_heads() {
+        // Two query heads over one KV head: identical queries give identical outputs.
+        let q = matrix(1, 2, &[0.5, 0.5]);
+        let k = matrix(1, 1, &[1.0]);
+        let v = matrix(1, 1, &[3.0]);
+        let y = attention([&q, &k, &v], 2, 1, 1, AttentionKind::Softmax, true);
+        assert_eq!(y.row(0), [3.0, 3.0]);
+    }
+}
