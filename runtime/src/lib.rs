@@ -1,3 +1,4 @@
 //! The ensi runtime: RNS-CKKS (arithmetic -> scheme -> circuits), plans, executors.
 
 pub mod ckks;
+pub mod plan;

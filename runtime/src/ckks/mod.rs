@@ -1,2 +1,3 @@
 //! The CKKS engine, layered like Lattigo: arithmetic, scheme, circuits, over pure-f64 numerics.
 pub mod numerics;
+pub mod scheme;

@@ -459,7 +459,10 @@ mod tests {
         assert_eq!(m.diagonals(), &[(1, vec![Complex64::new(2.0, 0.0), one])]);
         assert_eq!(m.apply(&[one, zero])?, vec![zero, one]);
         let half = m.scaled(Complex64::new(0.0, 0.5));
-        assert_eq!(half.apply(&[one, zero])?, vec![zero, Complex64::new(0.0, 0.5)]);
+        assert_eq!(
+            half.apply(&[one, zero])?,
+            vec![zero, Complex64::new(0.0, 0.5)]
+        );
         assert!(m.scaled(zero).diagonals().is_empty());
         Ok(())
     }

@@ -1,0 +1,5 @@
+//! The CKKS scheme over the arithmetic layer: parameters, encoder, keys, encryption, evaluation.
+
+pub mod params;
+
+pub use params::{ParamsLiteral, SecretDistribution, Security};
