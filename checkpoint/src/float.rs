@@ -125,6 +125,17 @@ impl FloatVector {
             .decode(&self.bytes.as_slice()[index * size..(index + 1) * size])
     }
 
+    /// BLAKE3 digest of the decoded values (as f32 bits), independent of the stored dtype.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"ensi vector v1");
+        hasher.update(&(self.len as u64).to_le_bytes());
+        for value in self.to_vec() {
+            hasher.update(&value.to_bits().to_le_bytes());
+        }
+        *hasher.finalize().as_bytes()
+    }
+
     /// Every element, decoded.
     pub fn to_vec(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.len];
@@ -179,6 +190,23 @@ impl FloatMatrix {
     /// Number of columns (the hidden size for an embedding).
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// BLAKE3 digest of the decoded values (as f32 bits, row-major), independent of the
+    /// stored dtype. Reads the whole table.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"ensi matrix v1");
+        hasher.update(&(self.rows as u64).to_le_bytes());
+        hasher.update(&(self.cols as u64).to_le_bytes());
+        let mut row = vec![0.0f32; self.cols];
+        for r in 0..self.rows {
+            self.row_into(r, &mut row);
+            for value in &row {
+                hasher.update(&value.to_bits().to_le_bytes());
+            }
+        }
+        *hasher.finalize().as_bytes()
     }
 
     /// Decodes row `row` into `out`, which must hold `self.cols()` elements.

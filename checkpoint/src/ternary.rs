@@ -127,6 +127,20 @@ impl TernaryMatrix {
         self.origin
     }
 
+    /// BLAKE3 digest of the matrix's content: shape, 2-bit codes and effective scale.
+    ///
+    /// Independent of where the codes came from (packed on disk or ternarised at load), so a
+    /// plan can name the weight it was compiled against and the server can check it has it.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"ensi ternary v1");
+        hasher.update(&(self.rows as u64).to_le_bytes());
+        hasher.update(&(self.cols as u64).to_le_bytes());
+        hasher.update(&self.effective_scale().to_bits().to_le_bytes());
+        hasher.update(self.packed.as_slice());
+        *hasher.finalize().as_bytes()
+    }
+
     /// Whether the packed bytes are read straight from the memory-mapped file (no copy).
     pub fn is_mapped(&self) -> bool {
         self.packed.is_mapped()
