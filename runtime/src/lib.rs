@@ -1,1 +1,3 @@
 //! The ensi runtime: RNS-CKKS (arithmetic -> scheme -> circuits), plans, executors.
+
+pub mod ckks;

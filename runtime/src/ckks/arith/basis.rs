@@ -1,0 +1,414 @@
+//! RNS base conversion (Bajard et al. / HPS), and on top of it ModUp, ModDown and Rescale.
+//!
+//! Fast base conversion from B = {b_i} to a target prime t: with y_i = [x * (B/b_i)^-1]_{b_i},
+//! `sum_i y_i * (B/b_i) = x + u*B` for some integer 0 <= u < |B| (Bajard, Eynard, Hasan,
+//! Zucca, SAC 2016). `ConversionMode::Centered` also subtracts v*B with
+//! v = round(sum_i y_i / b_i) computed in f64 (Halevi, Polyakov, Shoup, eprint 2018/117),
+//! which yields the centered representative of x mod B itself.
+//! Sums of products are accumulated in u128 and reduced once per output (delayed reduction).
+
+use super::RingContext;
+use super::kernels;
+use super::modulus::{Modulus, ShoupConstant};
+use super::parallel::{Work, for_each_job, for_each_limb};
+use super::poly::{Representation, RnsPoly};
+
+/// Coefficients per block of the conversion kernel: the `y` block (sources x BLOCK words)
+/// stays in L1 while every target row is produced from it.
+const BLOCK: usize = 256;
+
+/// What a base conversion returns for an input x mod B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversionMode {
+    /// `x + u*B` with `0 <= u < |B|` (the u*B error that hybrid key switching absorbs).
+    Approximate,
+    /// The centered representative of x mod B, in `[-B/2, B/2]`; only when x mod B lies
+    /// within ~2^-45 * B of ±B/2 may the neighbour representative (off by B) come out.
+    Centered,
+}
+
+/// Whether the source limbs hold x or N*x mod b_i (the output of an unnormalized inverse
+/// NTT); the `N^-1` factor is then folded into `(B/b_i)^-1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceScale {
+    /// The limbs hold x.
+    One,
+    /// The limbs hold N*x.
+    TimesN,
+}
+
+/// Precomputed tables to convert from a source basis B to a list of target primes.
+#[derive(Clone, Debug)]
+pub struct BaseConverter {
+    source: Vec<Modulus>,
+    target: Vec<Modulus>,
+    /// (B/b_i)^-1 mod b_i.
+    hat_inv: Vec<ShoupConstant>,
+    /// (B/b_i)^-1 * N^-1 mod b_i.
+    hat_inv_n_inv: Vec<ShoupConstant>,
+    /// (B/b_i) mod t_j, row-major: row j holds the source count entries for target j.
+    hat_mod_target: Vec<u64>,
+    /// -B mod t_j.
+    neg_b_mod_target: Vec<u64>,
+    /// 1/b_i in f64.
+    source_inv: Vec<f64>,
+    /// Source terms whose u128 sum cannot overflow before a reduction (see `new`).
+    terms_per_reduction: usize,
+}
+
+impl BaseConverter {
+    /// Tables from `source` to `target` for ring degree `n`. Primes must be distinct.
+    pub fn new(source: &[Modulus], target: &[Modulus], n: usize) -> Self {
+        let hat_inv: Vec<ShoupConstant> = source
+            .iter()
+            .enumerate()
+            .map(|(i, bi)| {
+                let hat = product_mod(source, i, bi);
+                bi.shoup(bi.inv(hat).unwrap_or(0))
+            })
+            .collect();
+        let hat_inv_n_inv = source
+            .iter()
+            .zip(&hat_inv)
+            .map(|(bi, h)| bi.shoup(bi.mul(h.value, bi.inv(bi.reduce(n as u64)).unwrap_or(0))))
+            .collect();
+        let hat_mod_target = target
+            .iter()
+            .flat_map(|tj| (0..source.len()).map(move |i| product_mod(source, i, tj)))
+            .collect();
+        let neg_b_mod_target = target
+            .iter()
+            .map(|tj| tj.neg(product_mod(source, usize::MAX, tj)))
+            .collect();
+        let source_inv = source.iter().map(|b| 1.0 / b.value() as f64).collect();
+        // Each term is < max_b * max_t; keep the sum plus the v*B correction below 2^127.
+        let max_b = source.iter().map(|m| m.value() as u128).max().unwrap_or(1);
+        let max_t = target.iter().map(|m| m.value() as u128).max().unwrap_or(1);
+        let terms_per_reduction = ((1u128 << 127) / (max_b * max_t)).clamp(1, 64) as usize - 1;
+        Self {
+            source: source.to_vec(),
+            target: target.to_vec(),
+            hat_inv,
+            hat_inv_n_inv,
+            hat_mod_target,
+            neg_b_mod_target,
+            source_inv,
+            terms_per_reduction: terms_per_reduction.max(1),
+        }
+    }
+
+    /// Number of source primes.
+    pub fn source_count(&self) -> usize {
+        self.source.len()
+    }
+
+    /// Number of target primes.
+    pub fn target_count(&self) -> usize {
+        self.target.len()
+    }
+
+    /// Converts the `source_count()` contiguous limbs of `input` (limb i mod b_i) to the
+    /// targets listed in `outputs` as (target row, limb), all limbs of length n.
+    ///
+    /// # Panics
+    /// If `input` does not hold `source_count()` limbs of the outputs' length.
+    pub fn convert(
+        &self,
+        input: &[u64],
+        scale: SourceScale,
+        mode: ConversionMode,
+        outputs: Vec<(usize, &mut [u64])>,
+    ) {
+        let Some(n) = outputs.first().map(|(_, limb)| limb.len()) else {
+            return;
+        };
+        let s = self.source.len();
+        assert_eq!(input.len(), s * n, "input must hold one limb per source prime");
+        assert!(outputs.iter().all(|(row, limb)| limb.len() == n && *row < self.target.len()));
+        let hat_inv = match scale {
+            SourceScale::One => &self.hat_inv,
+            SourceScale::TimesN => &self.hat_inv_n_inv,
+        };
+        // Split the coefficient range into one span per job; each job walks its span in
+        // BLOCK-sized steps and writes the matching slice of every output limb.
+        let jobs_wanted = (rayon::current_num_threads() * 4).min(n.div_ceil(BLOCK)).max(1);
+        let span = n.div_ceil(jobs_wanted).next_multiple_of(BLOCK.min(n));
+        let mut jobs: Vec<Vec<(usize, &mut [u64])>> = (0..n.div_ceil(span)).map(|_| Vec::new()).collect();
+        for (row, limb) in outputs {
+            for (job, piece) in jobs.iter_mut().zip(limb.chunks_mut(span)) {
+                job.push((row, piece));
+            }
+        }
+        let work = s * self.target.len();
+        for_each_job(jobs, span * work.max(1), |job_index, mut pieces| {
+            let start = job_index * span;
+            let len = pieces.first().map_or(0, |(_, p)| p.len());
+            let mut y = vec![0u64; s * BLOCK];
+            let mut v = vec![0u64; BLOCK];
+            let mut offset = 0;
+            while offset < len {
+                let block = BLOCK.min(len - offset);
+                self.convert_block(input, n, start + offset, block, hat_inv, mode, &mut y, &mut v);
+                for (row, piece) in pieces.iter_mut() {
+                    self.accumulate_row(*row, &y, &v, mode, &mut piece[offset..offset + block]);
+                }
+                offset += block;
+            }
+        });
+    }
+
+    /// Fills `y[i*BLOCK + c]` = x_i * hat_inv_i and, when centering, `v[c]` = round(sum y_i/b_i).
+    #[allow(clippy::too_many_arguments, reason = "internal kernel step")]
+    #[inline]
+    fn convert_block(
+        &self,
+        input: &[u64],
+        n: usize,
+        start: usize,
+        block: usize,
+        hat_inv: &[ShoupConstant],
+        mode: ConversionMode,
+        y: &mut [u64],
+        v: &mut [u64],
+    ) {
+        for (i, (bi, &h)) in self.source.iter().zip(hat_inv).enumerate() {
+            let x = &input[i * n + start..i * n + start + block];
+            for (yc, &xc) in y[i * BLOCK..i * BLOCK + block].iter_mut().zip(x) {
+                *yc = bi.mul_shoup(xc, h);
+            }
+        }
+        if mode == ConversionMode::Centered {
+            let mut z = [0f64; BLOCK];
+            for (i, &inv) in self.source_inv.iter().enumerate() {
+                for (zc, &yc) in z[..block].iter_mut().zip(&y[i * BLOCK..i * BLOCK + block]) {
+                    *zc += yc as f64 * inv;
+                }
+            }
+            for (vc, zc) in v[..block].iter_mut().zip(&z[..block]) {
+                *vc = zc.round() as u64;
+            }
+        }
+    }
+
+    /// `out[c]` = sum_i y_i[c] * (B/b_i) (- v[c] * B) mod t_row.
+    #[inline]
+    fn accumulate_row(&self, row: usize, y: &[u64], v: &[u64], mode: ConversionMode, out: &mut [u64]) {
+        let s = self.source.len();
+        let t = &self.target[row];
+        let hats = &self.hat_mod_target[row * s..(row + 1) * s];
+        let neg_b = self.neg_b_mod_target[row];
+        let block = out.len();
+        if s <= self.terms_per_reduction {
+            for (c, o) in out.iter_mut().enumerate() {
+                let mut acc: u128 = 0;
+                for (i, &h) in hats.iter().enumerate() {
+                    acc += y[i * BLOCK + c] as u128 * h as u128;
+                }
+                if mode == ConversionMode::Centered {
+                    acc += v[c] as u128 * neg_b as u128;
+                }
+                *o = t.reduce_u128(acc);
+            }
+        } else {
+            for (c, o) in out[..block].iter_mut().enumerate() {
+                let mut acc: u128 = 0;
+                for (chunk, hat_chunk) in hats.chunks(self.terms_per_reduction).enumerate() {
+                    for (k, &h) in hat_chunk.iter().enumerate() {
+                        let i = chunk * self.terms_per_reduction + k;
+                        acc += y[i * BLOCK + c] as u128 * h as u128;
+                    }
+                    acc = t.reduce_u128(acc) as u128;
+                }
+                if mode == ConversionMode::Centered {
+                    acc += v[c] as u128 * neg_b as u128;
+                }
+                *o = t.reduce_u128(acc);
+            }
+        }
+    }
+}
+
+/// Product of all `primes` except index `skip`, mod `m` (`skip = usize::MAX`: all of them).
+fn product_mod(primes: &[Modulus], skip: usize, m: &Modulus) -> u64 {
+    primes
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != skip)
+        .fold(m.reduce(1), |acc, (_, p)| m.mul(acc, m.reduce(p.value())))
+}
+
+impl RingContext {
+    /// ModUp of one digit (hybrid key switching, Han and Ki, eprint 2019/688): the limbs of
+    /// digit `digit` of a Q-only polynomial at level l, lifted to all of Q_l and P.
+    ///
+    /// Input in either representation; output in the Evaluation domain with the input's
+    /// Q limbs plus the P limbs. On the digit's own limbs the output equals the input; on
+    /// the others it is the approximate conversion x + u*D of the digit value x (D the
+    /// digit's modulus, 0 <= u < digit size), an error that key switching absorbs.
+    ///
+    /// # Panics
+    /// If the input carries P limbs, the ring has no special primes or the digit does not exist.
+    pub fn mod_up(&self, input: &RnsPoly, digit: usize) -> RnsPoly {
+        let mut out = RnsPoly::zero(self, input.q_limbs(), true, Representation::Evaluation);
+        self.mod_up_into(input, digit, &mut out);
+        out
+    }
+
+    /// `mod_up` into an existing polynomial of the right shape (Q limbs of the input, with P).
+    ///
+    /// # Panics
+    /// As `mod_up`, or if `out` has another shape.
+    pub fn mod_up_into(&self, input: &RnsPoly, digit: usize, out: &mut RnsPoly) {
+        assert!(!input.has_special(), "ModUp takes a Q-only polynomial");
+        let q_limbs = input.q_limbs();
+        let level = q_limbs - 1;
+        let converter = self
+            .mod_up_converter(level, digit)
+            .expect("ModUp needs special primes");
+        assert!(
+            out.q_limbs() == q_limbs && out.has_special() && out.n() == self.n(),
+            "ModUp output must have the input's Q limbs and the P limbs"
+        );
+        let n = self.n();
+        let range = self.digit_range(level, digit);
+        let digit_data = &input.as_slice()[range.start * n..range.end * n];
+
+        // Source limbs in the coefficient domain (unnormalized when coming from the NTT domain).
+        let (scale, scratch) = match input.representation() {
+            Representation::Coefficient => (SourceScale::One, None),
+            Representation::Evaluation => {
+                let mut scratch = digit_data.to_vec();
+                for_each_limb(Work::Heavy, &mut scratch, n, |i, limb| {
+                    self.limb_kernel(q_limbs, range.start + i).inverse_unnormalized(limb);
+                });
+                (SourceScale::TimesN, Some(scratch))
+            }
+        };
+        let source = scratch.as_deref().unwrap_or(digit_data);
+
+        out.set_representation(Representation::Evaluation);
+        let out_data = out.as_mut_slice();
+        out_data[range.start * n..range.end * n].copy_from_slice(digit_data);
+        let count = range.len();
+        let q_total = self.q().len();
+        let mut outputs = Vec::with_capacity(q_limbs - count + self.p().len());
+        let mut digit_limbs = Vec::with_capacity(count);
+        for (limb_index, limb) in out_data.chunks_mut(n).enumerate() {
+            if range.contains(&limb_index) {
+                digit_limbs.push((limb_index, limb));
+                continue;
+            }
+            let row = if limb_index < range.start {
+                limb_index
+            } else if limb_index < q_limbs {
+                limb_index - count
+            } else {
+                q_total - count + (limb_index - q_limbs)
+            };
+            outputs.push((row, limb_index, limb));
+        }
+        let (rows, mut targets): (Vec<(usize, usize)>, Vec<&mut [u64]>) = outputs
+            .into_iter()
+            .map(|(row, index, limb)| ((row, index), limb))
+            .unzip();
+        converter.convert(
+            source,
+            scale,
+            ConversionMode::Approximate,
+            rows.iter().map(|&(row, _)| row).zip(targets.iter_mut().map(|t| &mut **t)).collect(),
+        );
+        let mut ntt_jobs: Vec<(usize, &mut [u64])> =
+            rows.iter().map(|&(_, index)| index).zip(targets).collect();
+        if input.representation() == Representation::Coefficient {
+            ntt_jobs.extend(digit_limbs);
+        }
+        for_each_job(ntt_jobs, n * 16, |_, (index, limb)| {
+            self.limb_kernel(q_limbs, index).forward(limb);
+        });
+    }
+
+    /// ModDown: a polynomial over Q_l * P becomes round(x / P) over Q_l, in place.
+    ///
+    /// The P part is converted exactly (centered, `ConversionMode::Centered`), so the
+    /// result is x/P rounded to the nearest integer (ties either way). Works in either
+    /// representation and keeps it.
+    ///
+    /// # Panics
+    /// If the polynomial does not carry the P limbs.
+    pub fn mod_down(&self, poly: &mut RnsPoly) {
+        assert!(poly.has_special(), "ModDown takes a polynomial with P limbs");
+        let converter = self.mod_down_converter().expect("special primes exist");
+        let n = self.n();
+        let q_limbs = poly.q_limbs();
+        let representation = poly.representation();
+        let (q_part, p_part) = poly.as_mut_slice().split_at_mut(q_limbs * n);
+
+        // The P limbs in the coefficient domain.
+        let (scale, p_coeffs) = match representation {
+            Representation::Coefficient => (SourceScale::One, &*p_part),
+            Representation::Evaluation => {
+                for_each_limb(Work::Heavy, p_part, n, |j, limb| {
+                    self.limb_kernel(q_limbs, q_limbs + j).inverse_unnormalized(limb);
+                });
+                (SourceScale::TimesN, &*p_part)
+            }
+        };
+        let mut converted = vec![0u64; q_limbs * n];
+        let outputs = converted.chunks_mut(n).enumerate().collect();
+        converter.convert(p_coeffs, scale, ConversionMode::Centered, outputs);
+
+        let p_inv = self.p_inv_mod_q();
+        let jobs: Vec<(&mut [u64], &mut [u64])> =
+            q_part.chunks_mut(n).zip(converted.chunks_mut(n)).collect();
+        for_each_job(jobs, n * 16, |i, (x, t)| {
+            let qi = &self.q()[i];
+            if representation == Representation::Evaluation {
+                self.limb_kernel(q_limbs, i).forward(t);
+            }
+            kernels::sub_mul_shoup(x, t, p_inv[i], qi);
+        });
+        poly.drop_special_limbs();
+    }
+
+    /// Rescale: divides a Q-only polynomial at level l >= 1 by q_l with exact rounding
+    /// and drops limb l, in place. Works in either representation and keeps it.
+    ///
+    /// The last limb is lifted to its centered representative r in (-q_l/2, q_l/2], so
+    /// (x - r)/q_l = round(x/q_l), computed as (x_i - r) * q_l^-1 mod q_i.
+    ///
+    /// # Panics
+    /// If the polynomial carries P limbs or has a single Q limb.
+    pub fn rescale(&self, poly: &mut RnsPoly) {
+        assert!(!poly.has_special(), "rescale takes a Q-only polynomial");
+        let q_limbs = poly.q_limbs();
+        assert!(q_limbs >= 2, "rescale needs at least two Q limbs");
+        let level = q_limbs - 1;
+        let n = self.n();
+        let representation = poly.representation();
+        let data = poly.as_mut_slice();
+        let (keep, last) = data[..q_limbs * n].split_at_mut(level * n);
+        if representation == Representation::Evaluation {
+            self.limb_kernel(q_limbs, level).inverse(last);
+        }
+        let last: &[u64] = last;
+        let q_last = self.q()[level];
+        let half = q_last.value() / 2;
+        let inverses = self.rescale_constants(level);
+        let mut scratch = vec![0u64; level * n];
+        let jobs: Vec<(&mut [u64], &mut [u64])> = keep.chunks_mut(n).zip(scratch.chunks_mut(n)).collect();
+        for_each_job(jobs, n * 16, |i, (x, t)| {
+            let qi = &self.q()[i];
+            let q_last_mod_qi = qi.reduce(q_last.value());
+            for (tc, &lc) in t.iter_mut().zip(last) {
+                // r = lc if lc <= q_l/2, else lc - q_l; reduced mod q_i.
+                let r = qi.reduce(lc);
+                *tc = if lc > half { qi.sub(r, q_last_mod_qi) } else { r };
+            }
+            if representation == Representation::Evaluation {
+                self.limb_kernel(q_limbs, i).forward(t);
+            }
+            kernels::sub_mul_shoup(x, t, inverses[i], qi);
+        });
+        poly.truncate_q_limbs(level);
+    }
+}

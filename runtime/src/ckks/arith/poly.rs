@@ -1,0 +1,517 @@
+//! `RnsPoly`: limb-major residues of one polynomial (Q limbs, optionally P limbs) and its ring ops.
+//!
+//! Every operation takes the `RingContext` the polynomial belongs to and panics on shape
+//! mismatches (different N, limb counts or representations): those are programming errors
+//! that the scheme layer rules out with its own level and scale checks.
+
+use zeroize::Zeroize;
+
+use super::crt::CrtReconstructor;
+use super::kernels;
+use super::parallel::{Work, for_each_limb, for_each_limb_with};
+use super::ring::{GaloisElement, RingContext};
+use super::Error;
+
+/// Whether limbs hold coefficients or NTT-domain evaluations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Representation {
+    /// Coefficients a_0..a_{N-1}.
+    Coefficient,
+    /// Evaluations at psi^(2*bitrev(i)+1) (the NTT domain).
+    Evaluation,
+}
+
+/// One polynomial in RNS form: `limbs x N` residues in one `Vec<u64>`, limb i reduced mod
+/// its prime (q_0..q_{q_limbs-1}, then p_0..p_{k-1} when `has_special`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RnsPoly {
+    data: Vec<u64>,
+    n: usize,
+    q_limbs: usize,
+    special_limbs: usize,
+    representation: Representation,
+}
+
+/// Shape only: the residues may be secret.
+impl std::fmt::Debug for RnsPoly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RnsPoly")
+            .field("n", &self.n)
+            .field("q_limbs", &self.q_limbs)
+            .field("special_limbs", &self.special_limbs)
+            .field("representation", &self.representation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Zeroize for RnsPoly {
+    fn zeroize(&mut self) {
+        self.data.zeroize();
+    }
+}
+
+impl RnsPoly {
+    /// The zero polynomial with `q_limbs` Q limbs (level `q_limbs - 1`), plus P if asked.
+    ///
+    /// # Panics
+    /// If `q_limbs` is 0 or exceeds the chain, or P is asked of a ring without special primes.
+    pub fn zero(ring: &RingContext, q_limbs: usize, with_special: bool, representation: Representation) -> Self {
+        assert!(
+            (1..=ring.q().len()).contains(&q_limbs),
+            "{q_limbs} Q limbs requested; the chain has {}",
+            ring.q().len()
+        );
+        let special_limbs = if with_special {
+            assert!(!ring.p().is_empty(), "the ring has no special primes");
+            ring.p().len()
+        } else {
+            0
+        };
+        Self {
+            data: vec![0; (q_limbs + special_limbs) * ring.n()],
+            n: ring.n(),
+            q_limbs,
+            special_limbs,
+            representation,
+        }
+    }
+
+    /// The polynomial with the given signed coefficients (Coefficient representation).
+    pub fn from_i64_coeffs(ring: &RingContext, coeffs: &[i64], q_limbs: usize, with_special: bool) -> Result<Self, Error> {
+        Self::from_signed(ring, coeffs, q_limbs, with_special, |m, &c| m.from_i64(c))
+    }
+
+    /// The polynomial with the given signed 128-bit coefficients (Coefficient representation).
+    pub fn from_i128_coeffs(ring: &RingContext, coeffs: &[i128], q_limbs: usize, with_special: bool) -> Result<Self, Error> {
+        Self::from_signed(ring, coeffs, q_limbs, with_special, |m, &c| m.from_i128(c))
+    }
+
+    fn from_signed<T: Sync>(
+        ring: &RingContext,
+        coeffs: &[T],
+        q_limbs: usize,
+        with_special: bool,
+        residue: impl Fn(&super::Modulus, &T) -> u64 + Send + Sync,
+    ) -> Result<Self, Error> {
+        if coeffs.len() != ring.n() {
+            return Err(Error::WrongCoefficientCount { expected: ring.n(), got: coeffs.len() });
+        }
+        let mut poly = Self::zero(ring, q_limbs, with_special, Representation::Coefficient);
+        for_each_limb(Work::Light, &mut poly.data, ring.n(), |i, limb| {
+            let m = ring.limb_modulus(q_limbs, i);
+            for (o, c) in limb.iter_mut().zip(coeffs) {
+                *o = residue(m, c);
+            }
+        });
+        Ok(poly)
+    }
+
+    /// Wraps raw limbs (e.g. deserialized), checking their count and that every residue is
+    /// reduced mod its limb's prime.
+    pub fn from_limbs(
+        ring: &RingContext,
+        data: Vec<u64>,
+        q_limbs: usize,
+        with_special: bool,
+        representation: Representation,
+    ) -> Result<Self, Error> {
+        let special_limbs = if with_special { ring.p().len() } else { 0 };
+        let expected = (q_limbs + special_limbs) * ring.n();
+        if q_limbs == 0 || q_limbs > ring.q().len() || data.len() != expected {
+            return Err(Error::WrongCoefficientCount { expected, got: data.len() });
+        }
+        for (i, limb) in data.chunks(ring.n()).enumerate() {
+            let q = ring.limb_modulus(q_limbs, i).value();
+            if let Some(&value) = limb.iter().find(|&&v| v >= q) {
+                return Err(Error::ResidueNotReduced { limb: i, value, modulus: q });
+            }
+        }
+        Ok(Self { data, n: ring.n(), q_limbs, special_limbs, representation })
+    }
+
+    /// N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Number of Q limbs (level + 1).
+    pub fn q_limbs(&self) -> usize {
+        self.q_limbs
+    }
+
+    /// The level: number of Q limbs minus one.
+    pub fn level(&self) -> usize {
+        self.q_limbs - 1
+    }
+
+    /// Whether the P limbs follow the Q limbs.
+    pub fn has_special(&self) -> bool {
+        self.special_limbs > 0
+    }
+
+    /// Total number of limbs (Q and P).
+    pub fn num_limbs(&self) -> usize {
+        self.q_limbs + self.special_limbs
+    }
+
+    /// Coefficient or Evaluation.
+    pub fn representation(&self) -> Representation {
+        self.representation
+    }
+
+    /// Relabels the representation without transforming (for callers that filled the limbs).
+    pub fn set_representation(&mut self, representation: Representation) {
+        self.representation = representation;
+    }
+
+    /// Limb i (Q limbs first, then P limbs).
+    pub fn limb(&self, i: usize) -> &[u64] {
+        &self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// Limb i, mutable; the caller keeps residues in `[0, q_i)`.
+    pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
+        &mut self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// All limbs, limb-major.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.data
+    }
+
+    /// All limbs, limb-major, mutable; the caller keeps residues in `[0, q_i)`.
+    pub fn as_mut_slice(&mut self) -> &mut [u64] {
+        &mut self.data
+    }
+
+    /// The limbs, consuming the polynomial.
+    pub fn into_limbs(self) -> Vec<u64> {
+        self.data
+    }
+
+    fn assert_same_shape(&self, other: &Self) {
+        assert!(
+            self.n == other.n
+                && self.q_limbs == other.q_limbs
+                && self.special_limbs == other.special_limbs
+                && self.representation == other.representation,
+            "shape mismatch: {self:?} vs {other:?}"
+        );
+    }
+
+    fn assert_ring(&self, ring: &RingContext) {
+        assert!(self.n == ring.n() && self.q_limbs <= ring.q().len(), "polynomial not from this ring");
+    }
+
+    /// `self += other`.
+    pub fn add_assign(&mut self, ring: &RingContext, other: &Self) {
+        self.assert_same_shape(other);
+        self.assert_ring(ring);
+        let q_limbs = self.q_limbs;
+        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
+            kernels::add(a, b, ring.limb_modulus(q_limbs, i).value());
+        });
+    }
+
+    /// `self -= other`.
+    pub fn sub_assign(&mut self, ring: &RingContext, other: &Self) {
+        self.assert_same_shape(other);
+        self.assert_ring(ring);
+        let q_limbs = self.q_limbs;
+        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
+            kernels::sub(a, b, ring.limb_modulus(q_limbs, i).value());
+        });
+    }
+
+    /// `self = -self`.
+    pub fn neg_assign(&mut self, ring: &RingContext) {
+        self.assert_ring(ring);
+        let q_limbs = self.q_limbs;
+        for_each_limb(Work::Light, &mut self.data, self.n, |i, a| {
+            kernels::neg(a, ring.limb_modulus(q_limbs, i).value());
+        });
+    }
+
+    /// `self + other`.
+    pub fn add(&self, ring: &RingContext, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.add_assign(ring, other);
+        out
+    }
+
+    /// `self - other`.
+    pub fn sub(&self, ring: &RingContext, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.sub_assign(ring, other);
+        out
+    }
+
+    /// `-self`.
+    pub fn neg(&self, ring: &RingContext) -> Self {
+        let mut out = self.clone();
+        out.neg_assign(ring);
+        out
+    }
+
+    /// Entry-wise product `self *= other` (the ring product in the Evaluation domain).
+    pub fn mul_assign(&mut self, ring: &RingContext, other: &Self) {
+        self.assert_same_shape(other);
+        self.assert_ring(ring);
+        let q_limbs = self.q_limbs;
+        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
+            kernels::mul(a, b, ring.limb_modulus(q_limbs, i));
+        });
+    }
+
+    /// Entry-wise product `self * other`.
+    pub fn mul(&self, ring: &RingContext, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.mul_assign(ring, other);
+        out
+    }
+
+    /// Multiply-accumulate `self += a * b`, entry-wise.
+    pub fn mul_acc(&mut self, ring: &RingContext, a: &Self, b: &Self) {
+        self.assert_same_shape(a);
+        self.assert_same_shape(b);
+        self.assert_ring(ring);
+        let (n, q_limbs) = (self.n, self.q_limbs);
+        for_each_limb_with(Work::Light, &mut self.data, &a.data, n, |i, out, a_limb| {
+            let b_limb = &b.data[i * n..(i + 1) * n];
+            kernels::mul_acc(out, a_limb, b_limb, ring.limb_modulus(q_limbs, i));
+        });
+    }
+
+    /// `self = sum_j lhs[j] * rhs[j]`, entry-wise, accumulated in u128 and reduced once per
+    /// group of terms that cannot overflow (the inner product of key switching).
+    ///
+    /// # Panics
+    /// If the lists differ in length or any shape differs from `self`.
+    pub fn inner_product_assign(&mut self, ring: &RingContext, lhs: &[&Self], rhs: &[&Self]) {
+        assert_eq!(lhs.len(), rhs.len(), "inner product of lists of different lengths");
+        for p in lhs.iter().chain(rhs) {
+            self.assert_same_shape(p);
+        }
+        self.assert_ring(ring);
+        let (n, q_limbs) = (self.n, self.q_limbs);
+        for_each_limb(Work::Heavy, &mut self.data, n, |i, out| {
+            let m = ring.limb_modulus(q_limbs, i);
+            let q = m.value() as u128;
+            // Terms of at most (q-1)^2 each; keep the sum below 2^128.
+            let per_reduction = (u128::MAX / ((q - 1) * (q - 1)).max(1)).min(lhs.len() as u128).max(1) as usize;
+            let range = i * n..(i + 1) * n;
+            let limbs: Vec<(&[u64], &[u64])> =
+                lhs.iter().zip(rhs).map(|(a, b)| (&a.data[range.clone()], &b.data[range.clone()])).collect();
+            for (c, o) in out.iter_mut().enumerate() {
+                let mut acc = 0u128;
+                for group in limbs.chunks(per_reduction) {
+                    for (a, b) in group {
+                        acc += a[c] as u128 * b[c] as u128;
+                    }
+                    if group.len() == per_reduction {
+                        acc = m.reduce_u128(acc) as u128;
+                    }
+                }
+                *o = m.reduce_u128(acc);
+            }
+        });
+    }
+
+    /// Multiplies limb i by `scalars[i]` (one residue per limb, each < its prime; Shoup).
+    ///
+    /// # Panics
+    /// If there is not one scalar per limb.
+    pub fn mul_scalar_assign(&mut self, ring: &RingContext, scalars: &[u64]) {
+        assert_eq!(scalars.len(), self.num_limbs(), "one scalar per limb");
+        self.assert_ring(ring);
+        let q_limbs = self.q_limbs;
+        for_each_limb(Work::Light, &mut self.data, self.n, |i, a| {
+            let m = ring.limb_modulus(q_limbs, i);
+            kernels::mul_shoup(a, m.shoup(scalars[i]), m);
+        });
+    }
+
+    /// Adds the constant polynomial with residue `scalars[i]` on limb i: every slot in the
+    /// Evaluation domain, coefficient 0 in the Coefficient domain.
+    ///
+    /// # Panics
+    /// If there is not one scalar per limb.
+    pub fn add_scalar_assign(&mut self, ring: &RingContext, scalars: &[u64]) {
+        assert_eq!(scalars.len(), self.num_limbs(), "one scalar per limb");
+        self.assert_ring(ring);
+        let (q_limbs, representation) = (self.q_limbs, self.representation);
+        for_each_limb(Work::Light, &mut self.data, self.n, |i, a| {
+            let m = ring.limb_modulus(q_limbs, i);
+            let c = m.reduce(scalars[i]);
+            match representation {
+                Representation::Evaluation => kernels::add_scalar(a, c, m.value()),
+                Representation::Coefficient => a[0] = m.add(a[0], c),
+            }
+        });
+    }
+
+    /// Coefficient -> Evaluation (no-op if already there).
+    pub fn ntt(&mut self, ring: &RingContext) {
+        self.assert_ring(ring);
+        if self.representation == Representation::Evaluation {
+            return;
+        }
+        let q_limbs = self.q_limbs;
+        for_each_limb(Work::Heavy, &mut self.data, self.n, |i, limb| {
+            ring.limb_kernel(q_limbs, i).forward(limb);
+        });
+        self.representation = Representation::Evaluation;
+    }
+
+    /// Evaluation -> Coefficient (no-op if already there).
+    pub fn intt(&mut self, ring: &RingContext) {
+        self.assert_ring(ring);
+        if self.representation == Representation::Coefficient {
+            return;
+        }
+        let q_limbs = self.q_limbs;
+        for_each_limb(Work::Heavy, &mut self.data, self.n, |i, limb| {
+            ring.limb_kernel(q_limbs, i).inverse(limb);
+        });
+        self.representation = Representation::Coefficient;
+    }
+
+    /// The polynomial in the given representation.
+    pub fn to_representation(&mut self, ring: &RingContext, representation: Representation) {
+        match representation {
+            Representation::Coefficient => self.intt(ring),
+            Representation::Evaluation => self.ntt(ring),
+        }
+    }
+
+    /// `a(X^g)` in the same representation.
+    pub fn automorphism(&self, ring: &RingContext, g: GaloisElement) -> Self {
+        let mut out = Self { data: vec![0; self.data.len()], ..*self };
+        self.automorphism_into(ring, g, &mut out);
+        out
+    }
+
+    /// `out = a(X^g)`, `out` of the same shape as `self`.
+    ///
+    /// Coefficient domain: X^i -> X^(i*g mod 2N), negated when i*g mod 2N >= N.
+    /// Evaluation domain: the index permutation of `RingContext::ntt_permutation`.
+    pub fn automorphism_into(&self, ring: &RingContext, g: GaloisElement, out: &mut Self) {
+        self.assert_ring(ring);
+        out.representation = self.representation;
+        self.assert_same_shape(out);
+        let (n, q_limbs) = (self.n, self.q_limbs);
+        match self.representation {
+            Representation::Evaluation => {
+                let permutation = ring.ntt_permutation(g);
+                for_each_limb_with(Work::Light, &mut out.data, &self.data, n, |_, o, a| {
+                    kernels::gather(o, a, &permutation);
+                });
+            }
+            Representation::Coefficient => {
+                let mask = 2 * n - 1;
+                let g = g.value() as usize;
+                for_each_limb_with(Work::Light, &mut out.data, &self.data, n, |i, o, a| {
+                    let q = ring.limb_modulus(q_limbs, i).value();
+                    let mut index = 0usize;
+                    for &coefficient in a {
+                        // index = i*g mod 2N, stepped by g.
+                        let target = index & (n - 1);
+                        let negate = index >= n;
+                        let negated = (q - coefficient) * u64::from(coefficient != 0);
+                        o[target] = if negate { negated } else { coefficient };
+                        index = (index + g) & mask;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Keeps the first `q_limbs` Q limbs (dropping q_{q_limbs}..), and the P limbs if any.
+    ///
+    /// # Panics
+    /// If `q_limbs` is 0 or more than the current count.
+    pub fn truncate_q_limbs(&mut self, q_limbs: usize) {
+        assert!((1..=self.q_limbs).contains(&q_limbs), "cannot keep {q_limbs} of {} Q limbs", self.q_limbs);
+        let n = self.n;
+        if self.special_limbs > 0 {
+            self.data.copy_within(self.q_limbs * n.., q_limbs * n);
+        }
+        self.data.truncate((q_limbs + self.special_limbs) * n);
+        self.q_limbs = q_limbs;
+    }
+
+    /// Drops the last `count` Q limbs.
+    ///
+    /// # Panics
+    /// If that would leave no Q limb.
+    pub fn drop_last_q_limbs(&mut self, count: usize) {
+        assert!(count < self.q_limbs, "cannot drop {count} of {} Q limbs", self.q_limbs);
+        self.truncate_q_limbs(self.q_limbs - count);
+    }
+
+    /// Drops the P limbs (no-op without them).
+    pub fn drop_special_limbs(&mut self) {
+        self.data.truncate(self.q_limbs * self.n);
+        self.special_limbs = 0;
+    }
+
+    /// The centered value of every coefficient, `(-M/2, M/2]` for M the product of the
+    /// limbs' primes (Q limbs, and P limbs if present), correctly rounded to f64.
+    ///
+    /// Exact CRT (Garner mixed radix, no cancellation); a u128 path when M < 2^127.
+    ///
+    /// # Panics
+    /// If the polynomial is in the Evaluation domain.
+    pub fn to_centered_f64(&self, ring: &RingContext) -> Vec<f64> {
+        let mut out = vec![0.0; self.n];
+        self.to_centered_f64_into(ring, &mut out);
+        out
+    }
+
+    /// `to_centered_f64` into a slice of length N.
+    pub fn to_centered_f64_into(&self, ring: &RingContext, out: &mut [f64]) {
+        assert_eq!(self.representation, Representation::Coefficient, "reconstruct coefficients, not evaluations");
+        assert_eq!(out.len(), self.n, "one output per coefficient");
+        self.assert_ring(ring);
+        let moduli = ring.limb_moduli(self.q_limbs, self.special_limbs > 0);
+        let n = self.n;
+        let limbs = self.num_limbs();
+        if limbs == 1 {
+            let m = moduli[0];
+            for (o, &x) in out.iter_mut().zip(&self.data) {
+                *o = m.center(x) as f64;
+            }
+            return;
+        }
+        let crt = CrtReconstructor::new(&moduli);
+        let chunk = 1024;
+        let job = |start: usize, out: &mut [f64]| {
+            let mut residues = vec![0u64; limbs];
+            let mut digits = vec![0u64; limbs];
+            let mut words = Vec::with_capacity(limbs + 1);
+            for (c, o) in out.iter_mut().enumerate() {
+                for (i, r) in residues.iter_mut().enumerate() {
+                    *r = self.data[i * n + start + c];
+                }
+                *o = crt.centered_f64(&residues, &mut digits, &mut words);
+            }
+        };
+        if n * limbs >= 1 << 14 && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| job(k * chunk, o));
+        } else {
+            out.chunks_mut(chunk).enumerate().for_each(|(k, o)| job(k * chunk, o));
+        }
+    }
+}
+
+impl RingContext {
+    /// The residues of a signed integer on each limb of a polynomial with `q_limbs` Q limbs
+    /// (then P if asked), for `mul_scalar_assign` and `add_scalar_assign`.
+    pub fn scalar_residues(&self, value: i128, q_limbs: usize, with_special: bool) -> Vec<u64> {
+        self.limb_moduli(q_limbs, with_special)
+            .iter()
+            .map(|m| m.from_i128(value))
+            .collect()
+    }
+}
