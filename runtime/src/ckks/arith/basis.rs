@@ -123,17 +123,28 @@ impl BaseConverter {
             return;
         };
         let s = self.source.len();
-        assert_eq!(input.len(), s * n, "input must hold one limb per source prime");
-        assert!(outputs.iter().all(|(row, limb)| limb.len() == n && *row < self.target.len()));
+        assert_eq!(
+            input.len(),
+            s * n,
+            "input must hold one limb per source prime"
+        );
+        assert!(
+            outputs
+                .iter()
+                .all(|(row, limb)| limb.len() == n && *row < self.target.len())
+        );
         let hat_inv = match scale {
             SourceScale::One => &self.hat_inv,
             SourceScale::TimesN => &self.hat_inv_n_inv,
         };
         // Split the coefficient range into one span per job; each job walks its span in
         // BLOCK-sized steps and writes the matching slice of every output limb.
-        let jobs_wanted = (rayon::current_num_threads() * 4).min(n.div_ceil(BLOCK)).max(1);
+        let jobs_wanted = (rayon::current_num_threads() * 4)
+            .min(n.div_ceil(BLOCK))
+            .max(1);
         let span = n.div_ceil(jobs_wanted).next_multiple_of(BLOCK.min(n));
-        let mut jobs: Vec<Vec<(usize, &mut [u64])>> = (0..n.div_ceil(span)).map(|_| Vec::new()).collect();
+        let mut jobs: Vec<Vec<(usize, &mut [u64])>> =
+            (0..n.div_ceil(span)).map(|_| Vec::new()).collect();
         for (row, limb) in outputs {
             for (job, piece) in jobs.iter_mut().zip(limb.chunks_mut(span)) {
                 job.push((row, piece));
@@ -148,7 +159,16 @@ impl BaseConverter {
             let mut offset = 0;
             while offset < len {
                 let block = BLOCK.min(len - offset);
-                self.convert_block(input, n, start + offset, block, hat_inv, mode, &mut y, &mut v);
+                self.convert_block(
+                    input,
+                    n,
+                    start + offset,
+                    block,
+                    hat_inv,
+                    mode,
+                    &mut y,
+                    &mut v,
+                );
                 for (row, piece) in pieces.iter_mut() {
                     self.accumulate_row(*row, &y, &v, mode, &mut piece[offset..offset + block]);
                 }
@@ -192,7 +212,14 @@ impl BaseConverter {
 
     /// `out[c]` = sum_i y_i[c] * (B/b_i) (- v[c] * B) mod t_row.
     #[inline]
-    fn accumulate_row(&self, row: usize, y: &[u64], v: &[u64], mode: ConversionMode, out: &mut [u64]) {
+    fn accumulate_row(
+        &self,
+        row: usize,
+        y: &[u64],
+        v: &[u64],
+        mode: ConversionMode,
+        out: &mut [u64],
+    ) {
         let s = self.source.len();
         let t = &self.target[row];
         let hats = &self.hat_mod_target[row * s..(row + 1) * s];
@@ -262,9 +289,9 @@ impl RingContext {
         assert!(!input.has_special(), "ModUp takes a Q-only polynomial");
         let q_limbs = input.q_limbs();
         let level = q_limbs - 1;
-        let converter = self
-            .mod_up_converter(level, digit)
-            .expect("ModUp needs special primes");
+        let Some(converter) = self.mod_up_converter(level, digit) else {
+            panic!("ModUp needs special primes");
+        };
         assert!(
             out.q_limbs() == q_limbs && out.has_special() && out.n() == self.n(),
             "ModUp output must have the input's Q limbs and the P limbs"
@@ -279,7 +306,8 @@ impl RingContext {
             Representation::Evaluation => {
                 let mut scratch = digit_data.to_vec();
                 for_each_limb(Work::Heavy, &mut scratch, n, |i, limb| {
-                    self.limb_kernel(q_limbs, range.start + i).inverse_unnormalized(limb);
+                    self.limb_kernel(q_limbs, range.start + i)
+                        .inverse_unnormalized(limb);
                 });
                 (SourceScale::TimesN, Some(scratch))
             }
@@ -315,7 +343,10 @@ impl RingContext {
             source,
             scale,
             ConversionMode::Approximate,
-            rows.iter().map(|&(row, _)| row).zip(targets.iter_mut().map(|t| &mut **t)).collect(),
+            rows.iter()
+                .map(|&(row, _)| row)
+                .zip(targets.iter_mut().map(|t| &mut **t))
+                .collect(),
         );
         let mut ntt_jobs: Vec<(usize, &mut [u64])> =
             rows.iter().map(|&(_, index)| index).zip(targets).collect();
@@ -336,8 +367,13 @@ impl RingContext {
     /// # Panics
     /// If the polynomial does not carry the P limbs.
     pub fn mod_down(&self, poly: &mut RnsPoly) {
-        assert!(poly.has_special(), "ModDown takes a polynomial with P limbs");
-        let converter = self.mod_down_converter().expect("special primes exist");
+        assert!(
+            poly.has_special(),
+            "ModDown takes a polynomial with P limbs"
+        );
+        let Some(converter) = self.mod_down_converter() else {
+            panic!("ModDown needs special primes");
+        };
         let n = self.n();
         let q_limbs = poly.q_limbs();
         let representation = poly.representation();
@@ -348,7 +384,8 @@ impl RingContext {
             Representation::Coefficient => (SourceScale::One, &*p_part),
             Representation::Evaluation => {
                 for_each_limb(Work::Heavy, p_part, n, |j, limb| {
-                    self.limb_kernel(q_limbs, q_limbs + j).inverse_unnormalized(limb);
+                    self.limb_kernel(q_limbs, q_limbs + j)
+                        .inverse_unnormalized(limb);
                 });
                 (SourceScale::TimesN, &*p_part)
             }
@@ -395,14 +432,19 @@ impl RingContext {
         let half = q_last.value() / 2;
         let inverses = self.rescale_constants(level);
         let mut scratch = vec![0u64; level * n];
-        let jobs: Vec<(&mut [u64], &mut [u64])> = keep.chunks_mut(n).zip(scratch.chunks_mut(n)).collect();
+        let jobs: Vec<(&mut [u64], &mut [u64])> =
+            keep.chunks_mut(n).zip(scratch.chunks_mut(n)).collect();
         for_each_job(jobs, n * 16, |i, (x, t)| {
             let qi = &self.q()[i];
             let q_last_mod_qi = qi.reduce(q_last.value());
             for (tc, &lc) in t.iter_mut().zip(last) {
                 // r = lc if lc <= q_l/2, else lc - q_l; reduced mod q_i.
                 let r = qi.reduce(lc);
-                *tc = if lc > half { qi.sub(r, q_last_mod_qi) } else { r };
+                *tc = if lc > half {
+                    qi.sub(r, q_last_mod_qi)
+                } else {
+                    r
+                };
             }
             if representation == Representation::Evaluation {
                 self.limb_kernel(q_limbs, i).forward(t);
@@ -410,5 +452,252 @@ impl RingContext {
             kernels::sub_mul_shoup(x, t, inverses[i], qi);
         });
         poly.truncate_q_limbs(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_bigint::{BigInt, BigUint};
+
+    use super::*;
+    use crate::ckks::arith::ntt::NttBackend;
+    use crate::ckks::arith::test_util::{
+        centered_bigints, limb_primes, product, random_poly, residue, round_div, test_ring,
+        test_ring_62,
+    };
+
+    /// The value of the limbs `range` of a Coefficient-domain poly, as an integer in [0, D).
+    fn unsigned_value(
+        poly: &RnsPoly,
+        primes: &[u64],
+        range: std::ops::Range<usize>,
+        c: usize,
+    ) -> BigUint {
+        let d = product(&primes[range.clone()]);
+        let mut x = BigUint::from(0u8);
+        for i in range {
+            let p = primes[i];
+            let hat = &d / BigUint::from(p);
+            let hat_mod = (&hat % BigUint::from(p))
+                .to_u64_digits()
+                .first()
+                .copied()
+                .unwrap_or(0);
+            let inv = Modulus::new(p)
+                .expect("prime")
+                .inv(hat_mod)
+                .expect("coprime");
+            x += hat * BigUint::from(inv) * BigUint::from(poly.limb(i)[c]);
+        }
+        x % d
+    }
+
+    #[test]
+    fn base_conversion_matches_bigint_crt() {
+        for ring in [
+            test_ring(6, 5, 3, 2, NttBackend::Fast),
+            test_ring_62(6, 5, 3, 2),
+        ] {
+            let n = ring.n();
+            let source = &ring.q()[..4];
+            let targets: Vec<Modulus> = ring.q()[4..].iter().chain(ring.p()).copied().collect();
+            let converter = BaseConverter::new(source, &targets, n);
+            let x = random_poly(&ring, 7, 4, false, Representation::Coefficient);
+            let primes: Vec<u64> = source.iter().map(|m| m.value()).collect();
+            let b = product(&primes);
+            for mode in [ConversionMode::Approximate, ConversionMode::Centered] {
+                let mut out = vec![0u64; targets.len() * n];
+                converter.convert(
+                    x.as_slice(),
+                    SourceScale::One,
+                    mode,
+                    out.chunks_mut(n).enumerate().collect(),
+                );
+                // The same input times N with the N^-1 folded in gives the same output.
+                let times_n: Vec<u64> = x
+                    .as_slice()
+                    .chunks(n)
+                    .zip(source)
+                    .flat_map(|(limb, m)| {
+                        limb.iter()
+                            .map(|&v| m.mul(v, m.reduce(n as u64)))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let mut out_n = vec![0u64; targets.len() * n];
+                converter.convert(
+                    &times_n,
+                    SourceScale::TimesN,
+                    mode,
+                    out_n.chunks_mut(n).enumerate().collect(),
+                );
+                assert_eq!(out, out_n);
+                for c in 0..n {
+                    let value = BigInt::from(unsigned_value(&x, &primes, 0..4, c));
+                    let centered = if value > BigInt::from(&b >> 1u32) {
+                        &value - BigInt::from(b.clone())
+                    } else {
+                        value.clone()
+                    };
+                    let got: Vec<u64> = (0..targets.len()).map(|j| out[j * n + c]).collect();
+                    match mode {
+                        ConversionMode::Centered => {
+                            let expected: Vec<u64> = targets
+                                .iter()
+                                .map(|t| residue(&centered, t.value()))
+                                .collect();
+                            assert_eq!(got, expected, "coefficient {c}");
+                        }
+                        ConversionMode::Approximate => {
+                            let u = (0..4u32).find(|&u| {
+                                let v = &value + BigInt::from(u) * BigInt::from(b.clone());
+                                targets
+                                    .iter()
+                                    .zip(&got)
+                                    .all(|(t, &g)| residue(&v, t.value()) == g)
+                            });
+                            assert!(u.is_some(), "coefficient {c}: not x + u*B with 0 <= u < 4");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mod_up_lifts_each_digit() {
+        for ring in [
+            test_ring(5, 6, 2, 4, NttBackend::Fast),
+            test_ring(4, 6, 3, 2, NttBackend::Reference),
+            test_ring_62(5, 6, 2, 3),
+        ] {
+            for level in [5, 3, 0] {
+                let x = random_poly(
+                    &ring,
+                    3 + level as u8,
+                    level + 1,
+                    false,
+                    Representation::Evaluation,
+                );
+                let mut x_coeff = x.clone();
+                x_coeff.intt(&ring);
+                for digit in 0..ring.digits_at_level(level) {
+                    let range = ring.digit_range(level, digit);
+                    let up = ring.mod_up(&x, digit);
+                    assert_eq!(ring.mod_up(&x_coeff, digit), up, "either input domain");
+                    assert_eq!(up.representation(), Representation::Evaluation);
+                    for i in range.clone() {
+                        assert_eq!(up.limb(i), x.limb(i), "digit limbs copied");
+                    }
+                    let mut up_coeff = up.clone();
+                    up_coeff.intt(&ring);
+                    let primes = limb_primes(&ring, &up);
+                    let d = BigInt::from(product(&primes[range.clone()]));
+                    for c in 0..ring.n() {
+                        let value =
+                            BigInt::from(unsigned_value(&x_coeff, &primes, range.clone(), c));
+                        let u = (0..range.len()).find(|&u| {
+                            let v = &value + BigInt::from(u) * &d;
+                            primes
+                                .iter()
+                                .enumerate()
+                                .all(|(i, &p)| residue(&v, p) == up_coeff.limb(i)[c])
+                        });
+                        assert!(u.is_some(), "level {level} digit {digit} coefficient {c}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mod_down_rounds_exactly() {
+        for ring in [
+            test_ring(5, 4, 3, 2, NttBackend::Fast),
+            test_ring(3, 4, 2, 2, NttBackend::Reference),
+            test_ring_62(5, 4, 3, 2),
+        ] {
+            let p = BigInt::from(product(
+                &ring.p().iter().map(|m| m.value()).collect::<Vec<_>>(),
+            ));
+            for level in [3, 1, 0] {
+                for representation in [Representation::Evaluation, Representation::Coefficient] {
+                    let x = random_poly(&ring, 11 + level as u8, level + 1, true, representation);
+                    let mut x_coeff = x.clone();
+                    x_coeff.intt(&ring);
+                    let values = centered_bigints(&ring, &x_coeff);
+                    let mut down = x.clone();
+                    ring.mod_down(&mut down);
+                    assert_eq!(
+                        (down.q_limbs(), down.has_special(), down.representation()),
+                        (level + 1, false, representation)
+                    );
+                    down.intt(&ring);
+                    for (c, value) in values.iter().enumerate() {
+                        // round(x / P) = floor((2x + P) / 2P).
+                        let rounded = round_div(value, &p);
+                        for (i, m) in ring.q()[..=level].iter().enumerate() {
+                            assert_eq!(
+                                down.limb(i)[c],
+                                residue(&rounded, m.value()),
+                                "level {level} coefficient {c} limb {i}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rescale_rounds_exactly() {
+        for ring in [
+            test_ring(6, 5, 0, 1, NttBackend::Fast),
+            test_ring(2, 3, 0, 1, NttBackend::Reference),
+            test_ring_62(6, 4, 0, 1),
+        ] {
+            for level in 1..ring.q().len() {
+                for representation in [Representation::Evaluation, Representation::Coefficient] {
+                    let x = random_poly(&ring, 40 + level as u8, level + 1, false, representation);
+                    let mut x_coeff = x.clone();
+                    x_coeff.intt(&ring);
+                    let values = centered_bigints(&ring, &x_coeff);
+                    let q_last = BigInt::from(ring.q()[level].value());
+                    let mut rescaled = x.clone();
+                    ring.rescale(&mut rescaled);
+                    assert_eq!(
+                        (rescaled.q_limbs(), rescaled.representation()),
+                        (level, representation)
+                    );
+                    rescaled.intt(&ring);
+                    for (c, value) in values.iter().enumerate() {
+                        let rounded = round_div(value, &q_last);
+                        for (i, m) in ring.q()[..level].iter().enumerate() {
+                            assert_eq!(rescaled.limb(i)[c], residue(&rounded, m.value()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn conversions_agree_in_a_one_thread_pool() {
+        let ring = test_ring(10, 6, 2, 3, NttBackend::Fast);
+        let x = random_poly(&ring, 1, 6, false, Representation::Evaluation);
+        let ext = random_poly(&ring, 2, 6, true, Representation::Evaluation);
+        let run = || {
+            let up = ring.mod_up(&x, 1);
+            let mut down = ext.clone();
+            ring.mod_down(&mut down);
+            let mut rescaled = x.clone();
+            ring.rescale(&mut rescaled);
+            (up, down, rescaled)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        assert_eq!(pool.install(run), run());
     }
 }

@@ -40,7 +40,9 @@ impl CrtReconstructor {
         let prefix_inv = (0..k)
             .map(|i| {
                 let qi = &moduli[i];
-                let prefix = (0..i).fold(qi.reduce(1), |acc, j| qi.mul(acc, qi.reduce(moduli[j].value())));
+                let prefix = (0..i).fold(qi.reduce(1), |acc, j| {
+                    qi.mul(acc, qi.reduce(moduli[j].value()))
+                });
                 // Invariant: the primes are distinct, so the prefix product is invertible.
                 qi.inv(prefix).unwrap_or(0)
             })
@@ -55,7 +57,13 @@ impl CrtReconstructor {
             carry = current % 2;
         }
         let bits: u32 = moduli.iter().map(Modulus::bits).sum();
-        Self { moduli: moduli.to_vec(), prefix_mod, prefix_inv, half_digits, fits_u128: bits <= 127 }
+        Self {
+            moduli: moduli.to_vec(),
+            prefix_mod,
+            prefix_inv,
+            half_digits,
+            fits_u128: bits <= 127,
+        }
     }
 
     /// Mixed-radix digits of the residues `x` (one per modulus).
@@ -80,7 +88,8 @@ impl CrtReconstructor {
     pub(crate) fn centered_f64(&self, x: &[u64], digits: &mut [u64], words: &mut Vec<u64>) -> f64 {
         let k = self.moduli.len();
         self.digits(x, digits);
-        let negative = digits.iter().rev().cmp(self.half_digits.iter().rev()) == std::cmp::Ordering::Greater;
+        let negative =
+            digits.iter().rev().cmp(self.half_digits.iter().rev()) == std::cmp::Ordering::Greater;
         if negative {
             // Q - X = (Q-1-X) + 1: digit-wise complement, then add one with carries.
             let mut carry = 1;
@@ -139,9 +148,17 @@ fn words_to_f64(words: &[u64]) -> f64 {
         (hi << 64 | lo) << shift
     };
     let mut mantissa = window(top);
-    let below = if shift > 0 { words[top - 2] >> (64 - shift) } else { 0 };
+    let below = if shift > 0 {
+        words[top - 2] >> (64 - shift)
+    } else {
+        0
+    };
     mantissa |= below as u128;
-    let dropped_low = if shift > 0 { words[top - 2] << shift != 0 } else { words[top - 2] != 0 };
+    let dropped_low = if shift > 0 {
+        words[top - 2] << shift != 0
+    } else {
+        words[top - 2] != 0
+    };
     let sticky = dropped_low || words[..top - 2].iter().any(|&w| w != 0);
     if sticky {
         mantissa |= 1;
@@ -159,7 +176,8 @@ mod tests {
     fn words_to_f64_rounds_correctly() {
         // 2^128 + 2^75 + 1: the sticky bit must round up past the tie at 2^75.
         let words = [1u64, 1 << 11, 1];
-        let value = BigUint::from(1u8) << 128usize | BigUint::from(1u8) << 75usize | BigUint::from(1u8);
+        let value =
+            BigUint::from(1u8) << 128usize | BigUint::from(1u8) << 75usize | BigUint::from(1u8);
         let expected = value.to_string().parse::<f64>().expect("decimal");
         assert_eq!(words_to_f64(&words), expected);
         // Exactly the tie 2^128 + 2^75: ties to even rounds down.

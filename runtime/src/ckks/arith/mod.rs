@@ -6,6 +6,11 @@
 //! the key-switching and rescaling conversions; `sampling` produces secret and public
 //! randomness. See ARCHITECTURE.md, "arith conventions".
 
+#![cfg_attr(
+    test,
+    allow(clippy::expect_used, reason = "a failed expectation fails the test")
+)]
+
 pub mod basis;
 pub mod modulus;
 pub mod ntt;

@@ -54,7 +54,11 @@ impl Modulus {
         let ratio = u128::MAX / q as u128;
         // u128::MAX / q equals floor(2^128 / q) unless q divides 2^128, i.e. q is a power
         // of two; then floor(2^128/q) = u128::MAX / q + 1 (q = 2^k, k < 62, fits).
-        let ratio = if q.is_power_of_two() { ratio + 1 } else { ratio };
+        let ratio = if q.is_power_of_two() {
+            ratio + 1
+        } else {
+            ratio
+        };
         let bits = 64 - q.leading_zeros();
         Ok(Self {
             value: q,

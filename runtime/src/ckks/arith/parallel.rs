@@ -24,9 +24,7 @@ impl Work {
 }
 
 fn parallel(work: Work, elements: usize, n: usize) -> bool {
-    elements >= work.min_parallel_elements()
-        && elements / n > 1
-        && rayon::current_num_threads() > 1
+    elements >= work.min_parallel_elements() && elements / n > 1 && rayon::current_num_threads() > 1
 }
 
 /// Calls `f(limb_index, limb)` for every length-`n` limb of `data`.
@@ -35,9 +33,13 @@ where
     F: Fn(usize, &mut [u64]) + Send + Sync,
 {
     if parallel(work, data.len(), n) {
-        data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| f(i, limb));
+        data.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| f(i, limb));
     } else {
-        data.chunks_mut(n).enumerate().for_each(|(i, limb)| f(i, limb));
+        data.chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| f(i, limb));
     }
 }
 
@@ -72,7 +74,9 @@ where
         && total >= Work::Heavy.min_parallel_elements()
         && rayon::current_num_threads() > 1
     {
-        jobs.into_par_iter().enumerate().for_each(|(i, job)| f(i, job));
+        jobs.into_par_iter()
+            .enumerate()
+            .for_each(|(i, job)| f(i, job));
     } else {
         jobs.into_iter().enumerate().for_each(|(i, job)| f(i, job));
     }

@@ -6,11 +6,11 @@
 
 use zeroize::Zeroize;
 
+use super::Error;
 use super::crt::CrtReconstructor;
 use super::kernels;
 use super::parallel::{Work, for_each_limb, for_each_limb_with};
 use super::ring::{GaloisElement, RingContext};
-use super::Error;
 
 /// Whether limbs hold coefficients or NTT-domain evaluations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,7 +55,12 @@ impl RnsPoly {
     ///
     /// # Panics
     /// If `q_limbs` is 0 or exceeds the chain, or P is asked of a ring without special primes.
-    pub fn zero(ring: &RingContext, q_limbs: usize, with_special: bool, representation: Representation) -> Self {
+    pub fn zero(
+        ring: &RingContext,
+        q_limbs: usize,
+        with_special: bool,
+        representation: Representation,
+    ) -> Self {
         assert!(
             (1..=ring.q().len()).contains(&q_limbs),
             "{q_limbs} Q limbs requested; the chain has {}",
@@ -77,12 +82,22 @@ impl RnsPoly {
     }
 
     /// The polynomial with the given signed coefficients (Coefficient representation).
-    pub fn from_i64_coeffs(ring: &RingContext, coeffs: &[i64], q_limbs: usize, with_special: bool) -> Result<Self, Error> {
+    pub fn from_i64_coeffs(
+        ring: &RingContext,
+        coeffs: &[i64],
+        q_limbs: usize,
+        with_special: bool,
+    ) -> Result<Self, Error> {
         Self::from_signed(ring, coeffs, q_limbs, with_special, |m, &c| m.from_i64(c))
     }
 
     /// The polynomial with the given signed 128-bit coefficients (Coefficient representation).
-    pub fn from_i128_coeffs(ring: &RingContext, coeffs: &[i128], q_limbs: usize, with_special: bool) -> Result<Self, Error> {
+    pub fn from_i128_coeffs(
+        ring: &RingContext,
+        coeffs: &[i128],
+        q_limbs: usize,
+        with_special: bool,
+    ) -> Result<Self, Error> {
         Self::from_signed(ring, coeffs, q_limbs, with_special, |m, &c| m.from_i128(c))
     }
 
@@ -94,7 +109,10 @@ impl RnsPoly {
         residue: impl Fn(&super::Modulus, &T) -> u64 + Send + Sync,
     ) -> Result<Self, Error> {
         if coeffs.len() != ring.n() {
-            return Err(Error::WrongCoefficientCount { expected: ring.n(), got: coeffs.len() });
+            return Err(Error::WrongCoefficientCount {
+                expected: ring.n(),
+                got: coeffs.len(),
+            });
         }
         let mut poly = Self::zero(ring, q_limbs, with_special, Representation::Coefficient);
         for_each_limb(Work::Light, &mut poly.data, ring.n(), |i, limb| {
@@ -118,15 +136,28 @@ impl RnsPoly {
         let special_limbs = if with_special { ring.p().len() } else { 0 };
         let expected = (q_limbs + special_limbs) * ring.n();
         if q_limbs == 0 || q_limbs > ring.q().len() || data.len() != expected {
-            return Err(Error::WrongCoefficientCount { expected, got: data.len() });
+            return Err(Error::WrongCoefficientCount {
+                expected,
+                got: data.len(),
+            });
         }
         for (i, limb) in data.chunks(ring.n()).enumerate() {
             let q = ring.limb_modulus(q_limbs, i).value();
             if let Some(&value) = limb.iter().find(|&&v| v >= q) {
-                return Err(Error::ResidueNotReduced { limb: i, value, modulus: q });
+                return Err(Error::ResidueNotReduced {
+                    limb: i,
+                    value,
+                    modulus: q,
+                });
             }
         }
-        Ok(Self { data, n: ring.n(), q_limbs, special_limbs, representation })
+        Ok(Self {
+            data,
+            n: ring.n(),
+            q_limbs,
+            special_limbs,
+            representation,
+        })
     }
 
     /// N.
@@ -200,7 +231,10 @@ impl RnsPoly {
     }
 
     fn assert_ring(&self, ring: &RingContext) {
-        assert!(self.n == ring.n() && self.q_limbs <= ring.q().len(), "polynomial not from this ring");
+        assert!(
+            self.n == ring.n() && self.q_limbs <= ring.q().len(),
+            "polynomial not from this ring"
+        );
     }
 
     /// `self += other`.
@@ -208,9 +242,15 @@ impl RnsPoly {
         self.assert_same_shape(other);
         self.assert_ring(ring);
         let q_limbs = self.q_limbs;
-        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
-            kernels::add(a, b, ring.limb_modulus(q_limbs, i).value());
-        });
+        for_each_limb_with(
+            Work::Light,
+            &mut self.data,
+            &other.data,
+            self.n,
+            |i, a, b| {
+                kernels::add(a, b, ring.limb_modulus(q_limbs, i).value());
+            },
+        );
     }
 
     /// `self -= other`.
@@ -218,9 +258,15 @@ impl RnsPoly {
         self.assert_same_shape(other);
         self.assert_ring(ring);
         let q_limbs = self.q_limbs;
-        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
-            kernels::sub(a, b, ring.limb_modulus(q_limbs, i).value());
-        });
+        for_each_limb_with(
+            Work::Light,
+            &mut self.data,
+            &other.data,
+            self.n,
+            |i, a, b| {
+                kernels::sub(a, b, ring.limb_modulus(q_limbs, i).value());
+            },
+        );
     }
 
     /// `self = -self`.
@@ -258,9 +304,15 @@ impl RnsPoly {
         self.assert_same_shape(other);
         self.assert_ring(ring);
         let q_limbs = self.q_limbs;
-        for_each_limb_with(Work::Light, &mut self.data, &other.data, self.n, |i, a, b| {
-            kernels::mul(a, b, ring.limb_modulus(q_limbs, i));
-        });
+        for_each_limb_with(
+            Work::Light,
+            &mut self.data,
+            &other.data,
+            self.n,
+            |i, a, b| {
+                kernels::mul(a, b, ring.limb_modulus(q_limbs, i));
+            },
+        );
     }
 
     /// Entry-wise product `self * other`.
@@ -288,7 +340,11 @@ impl RnsPoly {
     /// # Panics
     /// If the lists differ in length or any shape differs from `self`.
     pub fn inner_product_assign(&mut self, ring: &RingContext, lhs: &[&Self], rhs: &[&Self]) {
-        assert_eq!(lhs.len(), rhs.len(), "inner product of lists of different lengths");
+        assert_eq!(
+            lhs.len(),
+            rhs.len(),
+            "inner product of lists of different lengths"
+        );
         for p in lhs.iter().chain(rhs) {
             self.assert_same_shape(p);
         }
@@ -298,10 +354,15 @@ impl RnsPoly {
             let m = ring.limb_modulus(q_limbs, i);
             let q = m.value() as u128;
             // Terms of at most (q-1)^2 each; keep the sum below 2^128.
-            let per_reduction = (u128::MAX / ((q - 1) * (q - 1)).max(1)).min(lhs.len() as u128).max(1) as usize;
+            let per_reduction = (u128::MAX / ((q - 1) * (q - 1)).max(1))
+                .min(lhs.len() as u128)
+                .max(1) as usize;
             let range = i * n..(i + 1) * n;
-            let limbs: Vec<(&[u64], &[u64])> =
-                lhs.iter().zip(rhs).map(|(a, b)| (&a.data[range.clone()], &b.data[range.clone()])).collect();
+            let limbs: Vec<(&[u64], &[u64])> = lhs
+                .iter()
+                .zip(rhs)
+                .map(|(a, b)| (&a.data[range.clone()], &b.data[range.clone()]))
+                .collect();
             for (c, o) in out.iter_mut().enumerate() {
                 let mut acc = 0u128;
                 for group in limbs.chunks(per_reduction) {
@@ -386,7 +447,10 @@ impl RnsPoly {
 
     /// `a(X^g)` in the same representation.
     pub fn automorphism(&self, ring: &RingContext, g: GaloisElement) -> Self {
-        let mut out = Self { data: vec![0; self.data.len()], ..*self };
+        let mut out = Self {
+            data: vec![0; self.data.len()],
+            ..*self
+        };
         self.automorphism_into(ring, g, &mut out);
         out
     }
@@ -431,7 +495,11 @@ impl RnsPoly {
     /// # Panics
     /// If `q_limbs` is 0 or more than the current count.
     pub fn truncate_q_limbs(&mut self, q_limbs: usize) {
-        assert!((1..=self.q_limbs).contains(&q_limbs), "cannot keep {q_limbs} of {} Q limbs", self.q_limbs);
+        assert!(
+            (1..=self.q_limbs).contains(&q_limbs),
+            "cannot keep {q_limbs} of {} Q limbs",
+            self.q_limbs
+        );
         let n = self.n;
         if self.special_limbs > 0 {
             self.data.copy_within(self.q_limbs * n.., q_limbs * n);
@@ -445,7 +513,11 @@ impl RnsPoly {
     /// # Panics
     /// If that would leave no Q limb.
     pub fn drop_last_q_limbs(&mut self, count: usize) {
-        assert!(count < self.q_limbs, "cannot drop {count} of {} Q limbs", self.q_limbs);
+        assert!(
+            count < self.q_limbs,
+            "cannot drop {count} of {} Q limbs",
+            self.q_limbs
+        );
         self.truncate_q_limbs(self.q_limbs - count);
     }
 
@@ -470,7 +542,11 @@ impl RnsPoly {
 
     /// `to_centered_f64` into a slice of length N.
     pub fn to_centered_f64_into(&self, ring: &RingContext, out: &mut [f64]) {
-        assert_eq!(self.representation, Representation::Coefficient, "reconstruct coefficients, not evaluations");
+        assert_eq!(
+            self.representation,
+            Representation::Coefficient,
+            "reconstruct coefficients, not evaluations"
+        );
         assert_eq!(out.len(), self.n, "one output per coefficient");
         self.assert_ring(ring);
         let moduli = ring.limb_moduli(self.q_limbs, self.special_limbs > 0);
@@ -498,9 +574,13 @@ impl RnsPoly {
         };
         if n * limbs >= 1 << 14 && rayon::current_num_threads() > 1 {
             use rayon::prelude::*;
-            out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| job(k * chunk, o));
+            out.par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(k, o)| job(k * chunk, o));
         } else {
-            out.chunks_mut(chunk).enumerate().for_each(|(k, o)| job(k * chunk, o));
+            out.chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(k, o)| job(k * chunk, o));
         }
     }
 }
@@ -513,5 +593,273 @@ impl RingContext {
             .iter()
             .map(|m| m.from_i128(value))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_bigint::BigInt;
+
+    use super::*;
+    use crate::ckks::arith::Modulus;
+    use crate::ckks::arith::ntt::NttBackend;
+    use crate::ckks::arith::test_util::{
+        centered_bigints, random_poly, residue, schoolbook, test_ring, test_ring_62,
+    };
+
+    #[test]
+    fn entrywise_ops_match_per_element_arithmetic() {
+        for ring in [
+            test_ring(5, 3, 2, 2, NttBackend::Fast),
+            test_ring_62(5, 3, 2, 2),
+        ] {
+            let a = random_poly(&ring, 1, 3, true, Representation::Evaluation);
+            let b = random_poly(&ring, 2, 3, true, Representation::Evaluation);
+            let c = random_poly(&ring, 3, 3, true, Representation::Evaluation);
+            let moduli = ring.limb_moduli(3, true);
+            let check = |got: &RnsPoly, f: &dyn Fn(&Modulus, u64, u64, u64) -> u64| {
+                for (i, m) in moduli.iter().enumerate() {
+                    for k in 0..ring.n() {
+                        let want = f(m, a.limb(i)[k], b.limb(i)[k], c.limb(i)[k]);
+                        assert_eq!(got.limb(i)[k], want, "limb {i} entry {k}");
+                    }
+                }
+            };
+            let wide = |m: &Modulus, v: u128| (v % m.value() as u128) as u64;
+            check(&a.add(&ring, &b), &|m, x, y, _| {
+                wide(m, x as u128 + y as u128)
+            });
+            check(&a.sub(&ring, &b), &|m, x, y, _| {
+                wide(m, x as u128 + m.value() as u128 - y as u128)
+            });
+            check(&a.neg(&ring), &|m, x, _, _| {
+                wide(m, m.value() as u128 - x as u128)
+            });
+            check(&a.mul(&ring, &b), &|m, x, y, _| {
+                wide(m, x as u128 * y as u128)
+            });
+            let mut acc = c.clone();
+            acc.mul_acc(&ring, &a, &b);
+            check(&acc, &|m, x, y, z| {
+                wide(m, x as u128 * y as u128 + z as u128)
+            });
+            let mut dot = RnsPoly::zero(&ring, 3, true, Representation::Evaluation);
+            dot.inner_product_assign(&ring, &[&a, &b, &c, &a], &[&b, &c, &a, &a]);
+            check(&dot, &|m, x, y, z| {
+                let q = m.value() as u128;
+                let terms = [(x, y), (y, z), (z, x), (x, x)];
+                (terms
+                    .iter()
+                    .map(|&(u, v)| u as u128 * v as u128 % q)
+                    .sum::<u128>()
+                    % q) as u64
+            });
+            let scalars = ring.scalar_residues(-123_456_789_012_345_678_901_234, 3, true);
+            let mut scaled = a.clone();
+            scaled.mul_scalar_assign(&ring, &scalars);
+            check(&scaled, &|m, x, _, _| {
+                wide(
+                    m,
+                    x as u128 * m.from_i128(-123_456_789_012_345_678_901_234) as u128,
+                )
+            });
+            let mut shifted = a.clone();
+            shifted.add_scalar_assign(&ring, &scalars);
+            check(&shifted, &|m, x, _, _| {
+                m.add(x, m.from_i128(-123_456_789_012_345_678_901_234))
+            });
+        }
+    }
+
+    #[test]
+    fn ntt_product_is_the_negacyclic_product() {
+        for backend in [NttBackend::Fast, NttBackend::Reference] {
+            let ring = test_ring(6, 3, 2, 2, backend);
+            let a = random_poly(&ring, 5, 3, true, Representation::Coefficient);
+            let b = random_poly(&ring, 6, 3, true, Representation::Coefficient);
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            fa.ntt(&ring);
+            fb.ntt(&ring);
+            let mut product = fa.mul(&ring, &fb);
+            product.intt(&ring);
+            for (i, m) in ring.limb_moduli(3, true).iter().enumerate() {
+                assert_eq!(product.limb(i), schoolbook(a.limb(i), b.limb(i), m.value()));
+            }
+        }
+    }
+
+    #[test]
+    fn backends_agree_bit_for_bit_inside_a_ring() {
+        let fast = test_ring(8, 3, 2, 2, NttBackend::Fast);
+        let reference = test_ring(8, 3, 2, 2, NttBackend::Reference);
+        let a = random_poly(&fast, 9, 3, true, Representation::Coefficient);
+        let (mut x, mut y) = (a.clone(), a.clone());
+        x.ntt(&fast);
+        y.ntt(&reference);
+        assert_eq!(x, y);
+        x.intt(&reference);
+        y.intt(&fast);
+        assert_eq!(x, a);
+        assert_eq!(y, a);
+    }
+
+    #[test]
+    fn automorphisms_commute_with_the_ntt() {
+        for ring in [
+            test_ring(7, 2, 1, 1, NttBackend::Fast),
+            test_ring(3, 2, 1, 1, NttBackend::Reference),
+        ] {
+            let a = random_poly(&ring, 12, 2, true, Representation::Coefficient);
+            let mut elements = vec![
+                ring.conjugation(),
+                ring.rotation(1),
+                ring.rotation(-3),
+                ring.rotation(0),
+            ];
+            elements.push(ring.galois_element(2 * ring.n() as u64 - 3).expect("odd"));
+            for g in elements {
+                // Coefficient map against its definition X^i -> X^(i g).
+                let coeff = a.automorphism(&ring, g);
+                let two_n = 2 * ring.n() as u64;
+                for (l, m) in ring.limb_moduli(2, true).iter().enumerate() {
+                    for i in 0..ring.n() {
+                        let e = (i as u64 * g.value()) % two_n;
+                        let want = if e < ring.n() as u64 {
+                            a.limb(l)[i]
+                        } else {
+                            m.neg(a.limb(l)[i])
+                        };
+                        assert_eq!(coeff.limb(l)[(e % ring.n() as u64) as usize], want);
+                    }
+                }
+                let mut via_coeff = coeff;
+                via_coeff.ntt(&ring);
+                let mut evaluated = a.clone();
+                evaluated.ntt(&ring);
+                let via_ntt = evaluated.automorphism(&ring, g);
+                assert_eq!(via_ntt, via_coeff, "g = {}", g.value());
+            }
+        }
+    }
+
+    #[test]
+    fn centered_reconstruction_matches_bigint() {
+        // 1, 2, 3 limbs (u128 path), many limbs with 62-bit primes (word path), and with P.
+        let cases = [
+            (test_ring(4, 1, 0, 1, NttBackend::Fast), 1, false),
+            (test_ring(4, 3, 2, 1, NttBackend::Fast), 2, false),
+            (test_ring(4, 3, 2, 1, NttBackend::Fast), 3, false),
+            (test_ring(4, 3, 2, 1, NttBackend::Fast), 3, true),
+            (test_ring_62(4, 20, 2, 1), 20, true),
+            (test_ring_62(4, 20, 2, 1), 5, false),
+        ];
+        for (ring, q_limbs, special) in cases {
+            let mut polys = vec![random_poly(
+                &ring,
+                q_limbs as u8,
+                q_limbs,
+                special,
+                Representation::Coefficient,
+            )];
+            // Values around 0 and ±M/2, and ±2^53 +- 1.
+            let small: Vec<i128> = (0..ring.n() as i128)
+                .map(|i| (i - 8) * ((1i128 << 53) + 1))
+                .collect();
+            polys.push(
+                RnsPoly::from_i128_coeffs(&ring, &small, q_limbs, special).expect("N coefficients"),
+            );
+            let mut near_half = polys[0].clone();
+            let moduli = ring.limb_moduli(q_limbs, special);
+            for (i, m) in moduli.iter().enumerate() {
+                let q = m.value();
+                // -1, 1, (M-1)/2 (= -2^-1 mod q_i) and (M+1)/2 (= 2^-1, centered to -(M-1)/2).
+                near_half.limb_mut(i)[..4].copy_from_slice(&[q - 1, 1, (q - 1) / 2, q.div_ceil(2)]);
+            }
+            polys.push(near_half);
+            for poly in polys {
+                let got = poly.to_centered_f64(&ring);
+                for (c, value) in centered_bigints(&ring, &poly).iter().enumerate() {
+                    let expected: f64 = value.to_string().parse().expect("decimal");
+                    assert_eq!(got[c], expected, "coefficient {c} of {poly:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signed_constructors_round_trip() {
+        let ring = test_ring(5, 3, 1, 1, NttBackend::Fast);
+        let coeffs: Vec<i64> = (0..32).map(|i| (i - 16) * 1_000_000_007).collect();
+        let poly = RnsPoly::from_i64_coeffs(&ring, &coeffs, 3, true).expect("N coefficients");
+        let back: Vec<i64> = poly
+            .to_centered_f64(&ring)
+            .iter()
+            .map(|&v| v as i64)
+            .collect();
+        assert_eq!(back, coeffs);
+        let wide: Vec<i128> = (0..32).map(|i| (i - 16) * (1i128 << 100)).collect();
+        let poly = RnsPoly::from_i128_coeffs(&ring, &wide, 3, false).expect("N coefficients");
+        for (value, &want) in centered_bigints(&ring, &poly).iter().zip(&wide) {
+            assert_eq!(*value, BigInt::from(want));
+        }
+        assert_eq!(
+            RnsPoly::from_i64_coeffs(&ring, &coeffs[..5], 3, true).map_err(|e| e.to_string()),
+            Err("expected 32 coefficients, got 5".into())
+        );
+        let bad = vec![u64::MAX; 32 * 3];
+        assert_eq!(
+            RnsPoly::from_limbs(&ring, bad, 3, false, Representation::Coefficient)
+                .map_err(|e| e.to_string()),
+            Err(format!(
+                "limb 0 holds {}, not reduced mod {}",
+                u64::MAX,
+                ring.q()[0].value()
+            ))
+        );
+    }
+
+    #[test]
+    fn dropping_limbs_keeps_the_rest() {
+        let ring = test_ring(4, 4, 2, 2, NttBackend::Fast);
+        let a = random_poly(&ring, 21, 4, true, Representation::Evaluation);
+        let mut b = a.clone();
+        b.drop_last_q_limbs(2);
+        assert_eq!((b.q_limbs(), b.num_limbs()), (2, 4));
+        assert_eq!(b.limb(1), a.limb(1));
+        assert_eq!(b.limb(2), a.limb(4), "P limbs move down");
+        assert_eq!(b.limb(3), a.limb(5));
+        b.drop_special_limbs();
+        assert_eq!((b.num_limbs(), b.has_special()), (2, false));
+        // A seeded polynomial's limbs do not depend on how many limbs were drawn.
+        let short = random_poly(&ring, 21, 2, true, Representation::Evaluation);
+        let mut long = a.clone();
+        long.truncate_q_limbs(2);
+        assert_eq!(short, long);
+        // Residues agree with the bigint view after dropping.
+        let mut c = random_poly(&ring, 22, 3, false, Representation::Coefficient);
+        let values = centered_bigints(&ring, &c);
+        c.drop_last_q_limbs(1);
+        for (k, v) in values.iter().enumerate() {
+            assert_eq!(c.limb(1)[k], residue(v, ring.q()[1].value()));
+        }
+    }
+
+    #[test]
+    fn ops_agree_in_a_one_thread_pool() {
+        let ring = test_ring(12, 3, 1, 1, NttBackend::Fast);
+        let a = random_poly(&ring, 30, 3, true, Representation::Coefficient);
+        let b = random_poly(&ring, 31, 3, true, Representation::Coefficient);
+        let run = || {
+            let mut x = a.add(&ring, &b);
+            x.ntt(&ring);
+            let mut y = x.mul(&ring, &x).automorphism(&ring, ring.rotation(5));
+            y.intt(&ring);
+            (y.to_centered_f64(&ring), y)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        assert_eq!(pool.install(run), run());
     }
 }

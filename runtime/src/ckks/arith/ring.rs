@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use super::Error;
 use super::basis::BaseConverter;
 use super::modulus::{Modulus, ShoupConstant};
 use super::ntt::{NttBackend, NttKernel, bit_reverse, build_kernel};
 use super::primes::is_ntt_friendly;
-use super::Error;
 
 /// Smallest and largest supported log2(N).
 pub const LOG_N_RANGE: (u32, u32) = (1, 17);
@@ -96,11 +96,20 @@ impl RingContext {
                 return Err(Error::DuplicatePrime { prime });
             }
             if !is_ntt_friendly(prime, log_n) || prime >> super::modulus::MAX_MODULUS_BITS != 0 {
-                return Err(Error::NotNttFriendly { modulus: prime, log_n });
+                return Err(Error::NotNttFriendly {
+                    modulus: prime,
+                    log_n,
+                });
             }
         }
-        let q_moduli = q.iter().map(|&v| Modulus::new(v)).collect::<Result<Vec<_>, _>>()?;
-        let p_moduli = p.iter().map(|&v| Modulus::new(v)).collect::<Result<Vec<_>, _>>()?;
+        let q_moduli = q
+            .iter()
+            .map(|&v| Modulus::new(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let p_moduli = p
+            .iter()
+            .map(|&v| Modulus::new(v))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut kernels = Vec::with_capacity(all.len());
         let mut roots = Vec::with_capacity(all.len());
         for &modulus in q_moduli.iter().chain(&p_moduli) {
@@ -120,7 +129,9 @@ impl RingContext {
         let p_inv_mod_q = q_moduli
             .iter()
             .map(|qi| {
-                let p_mod_qi = p_moduli.iter().fold(1 % qi.value(), |acc, pj| qi.mul(acc, qi.reduce(pj.value())));
+                let p_mod_qi = p_moduli
+                    .iter()
+                    .fold(1 % qi.value(), |acc, pj| qi.mul(acc, qi.reduce(pj.value())));
                 inverse_shoup(qi, p_mod_qi)
             })
             .collect();
@@ -205,14 +216,21 @@ impl RingContext {
     /// If the digit does not exist at that level.
     pub fn digit_range(&self, level: usize, digit: usize) -> std::ops::Range<usize> {
         let start = digit * self.alpha;
-        assert!(start <= level, "digit {digit} does not exist at level {level}");
+        assert!(
+            start <= level,
+            "digit {digit} does not exist at level {level}"
+        );
         start..(start + self.alpha).min(level + 1)
     }
 
     /// The modulus of limb `limb` of a polynomial with `q_limbs` Q limbs (then P limbs).
     #[inline]
     pub fn limb_modulus(&self, q_limbs: usize, limb: usize) -> &Modulus {
-        if limb < q_limbs { &self.q[limb] } else { &self.p[limb - q_limbs] }
+        if limb < q_limbs {
+            &self.q[limb]
+        } else {
+            &self.p[limb - q_limbs]
+        }
     }
 
     /// The moduli of the limbs of a polynomial with `q_limbs` Q limbs, then P if asked.
@@ -224,7 +242,11 @@ impl RingContext {
     /// The NTT kernel of limb `limb` of a polynomial with `q_limbs` Q limbs (then P limbs).
     #[inline]
     pub fn limb_kernel(&self, q_limbs: usize, limb: usize) -> &dyn NttKernel {
-        let index = if limb < q_limbs { limb } else { self.q.len() + limb - q_limbs };
+        let index = if limb < q_limbs {
+            limb
+        } else {
+            self.q.len() + limb - q_limbs
+        };
         self.kernels[index].as_ref()
     }
 
@@ -255,7 +277,9 @@ impl RingContext {
     /// `None` without special primes.
     pub fn mod_up_converter(&self, level: usize, digit: usize) -> Option<&BaseConverter> {
         let range = self.digit_range(level, digit);
-        self.mod_up.get(digit).map(|by_count| &by_count[range.len() - 1])
+        self.mod_up
+            .get(digit)
+            .map(|by_count| &by_count[range.len() - 1])
     }
 
     /// The Galois element of a rotation by `steps` slots: 5^steps mod 2N (negative steps
@@ -312,7 +336,7 @@ impl RingContext {
         let mask = 2 * n as u64 - 1;
         let perm: Arc<[u32]> = (0..n)
             .map(|i| {
-                let exponent = (2 * bit_reverse(i, self.log_n) as u64 + 1) * g.0 & mask;
+                let exponent = ((2 * bit_reverse(i, self.log_n) as u64 + 1) * g.0) & mask;
                 bit_reverse(((exponent - 1) / 2) as usize, self.log_n) as u32
             })
             .collect();
@@ -326,7 +350,11 @@ impl RingContext {
 fn inverse_shoup(modulus: &Modulus, value: u64) -> ShoupConstant {
     // Invariant: distinct primes are coprime, so every inverse taken here exists.
     let inverse = modulus.inv(value).unwrap_or(0);
-    debug_assert!(inverse != 0, "inverse of {value} mod {} missing", modulus.value());
+    debug_assert!(
+        inverse != 0,
+        "inverse of {value} mod {} missing",
+        modulus.value()
+    );
     modulus.shoup(inverse)
 }
 
@@ -340,20 +368,39 @@ mod tests {
     fn constructor_rejects_bad_input() {
         let q = primes_below(10, 50, 2, &[]).expect("primes");
         let err = |r: Result<Arc<RingContext>, Error>| r.map(|_| ()).map_err(|e| e.to_string());
-        assert_eq!(err(RingContext::new(18, &q, &[], 1)), Err("log N = 18 is outside [1, 17]".into()));
-        assert_eq!(err(RingContext::new(10, &[], &[], 1)), Err("the Q chain needs at least one prime".into()));
+        assert_eq!(
+            err(RingContext::new(18, &q, &[], 1)),
+            Err("log N = 18 is outside [1, 17]".into())
+        );
+        assert_eq!(
+            err(RingContext::new(10, &[], &[], 1)),
+            Err("the Q chain needs at least one prime".into())
+        );
         assert_eq!(
             err(RingContext::new(10, &q, &q[..1], 1)),
-            Err(format!("prime {} appears more than once in the Q and P chains", q[0]))
+            Err(format!(
+                "prime {} appears more than once in the Q and P chains",
+                q[0]
+            ))
         );
         assert_eq!(
             err(RingContext::new(10, &[q[0] + 2], &[], 1)),
-            Err(format!("{} is not a prime = 1 mod 2N for log N = 10", q[0] + 2))
+            Err(format!(
+                "{} is not a prime = 1 mod 2N for log N = 10",
+                q[0] + 2
+            ))
         );
         // Prime for N = 2^10 but not 1 mod 2^12.
-        let not_for_11 = q.iter().copied().find(|v| v % (1 << 12) != 1).expect("one exists");
+        let not_for_11 = q
+            .iter()
+            .copied()
+            .find(|v| v % (1 << 12) != 1)
+            .expect("one exists");
         assert!(RingContext::new(11, &[not_for_11], &[], 1).is_err());
-        assert_eq!(err(RingContext::new(10, &q, &[], 0)), Err("the key-switching digit size (alpha) must be at least 1".into()));
+        assert_eq!(
+            err(RingContext::new(10, &q, &[], 0)),
+            Err("the key-switching digit size (alpha) must be at least 1".into())
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub const GAUSSIAN_TAIL_SIGMAS: f64 = 6.0;
 /// A ChaCha20 generator keyed by 32 bytes from the operating system (for secrets).
 pub fn os_rng() -> Result<ChaCha20Rng, Error> {
     let mut seed = Zeroizing::new([0u8; 32]);
-    getrandom::fill(&mut seed[..]).map_err(|e| Error::Entropy { message: e.to_string() })?;
+    getrandom::fill(&mut seed[..]).map_err(|e| Error::Entropy {
+        message: e.to_string(),
+    })?;
     Ok(ChaCha20Rng::from_seed(*seed))
 }
 
@@ -70,7 +72,11 @@ impl RnsPoly {
         let mut poly = Self::zero(ring, q_limbs, with_special, representation);
         let q_total = ring.q().len();
         for_each_limb(Work::Heavy, poly.as_mut_slice(), ring.n(), |i, limb| {
-            let prime_index = if i < q_limbs { i } else { q_total + i - q_limbs };
+            let prime_index = if i < q_limbs {
+                i
+            } else {
+                q_total + i - q_limbs
+            };
             let mut rng = ChaCha20Rng::from_seed(*seed);
             rng.set_stream(prime_index as u64);
             fill_uniform(&mut rng, ring.limb_modulus(q_limbs, i), limb);
@@ -213,7 +219,12 @@ pub fn gaussian_coeffs<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> Zeroizin
 }
 
 /// A uniform ternary polynomial (Coefficient representation).
-pub fn ternary_poly<R: CryptoRng + ?Sized>(ring: &RingContext, rng: &mut R, q_limbs: usize, with_special: bool) -> RnsPoly {
+pub fn ternary_poly<R: CryptoRng + ?Sized>(
+    ring: &RingContext,
+    rng: &mut R,
+    q_limbs: usize,
+    with_special: bool,
+) -> RnsPoly {
     let coeffs = ternary_coeffs(rng, ring.n());
     small_poly(ring, &coeffs, q_limbs, with_special)
 }
@@ -231,7 +242,12 @@ pub fn ternary_fixed_weight_poly<R: CryptoRng + ?Sized>(
 }
 
 /// A discrete Gaussian polynomial, sigma = 3.2 (Coefficient representation).
-pub fn gaussian_poly<R: CryptoRng + ?Sized>(ring: &RingContext, rng: &mut R, q_limbs: usize, with_special: bool) -> RnsPoly {
+pub fn gaussian_poly<R: CryptoRng + ?Sized>(
+    ring: &RingContext,
+    rng: &mut R,
+    q_limbs: usize,
+    with_special: bool,
+) -> RnsPoly {
     let coeffs = gaussian_coeffs(rng, ring.n());
     small_poly(ring, &coeffs, q_limbs, with_special)
 }
@@ -241,5 +257,151 @@ fn small_poly(ring: &RingContext, coeffs: &[i64], q_limbs: usize, with_special: 
     match RnsPoly::from_i64_coeffs(ring, coeffs, q_limbs, with_special) {
         Ok(poly) => poly,
         Err(e) => unreachable!("sampler returned a wrong length: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::arith::ntt::NttBackend;
+    use crate::ckks::arith::test_util::test_ring;
+
+    const SAMPLES: usize = 1 << 16;
+
+    #[test]
+    fn seeded_expansion_is_deterministic_and_per_limb() {
+        let ring = test_ring(8, 3, 2, 1, NttBackend::Fast);
+        let seed = [5u8; 32];
+        let a = RnsPoly::uniform_from_seed(&ring, &seed, 3, true, Representation::Evaluation);
+        assert_eq!(
+            a,
+            RnsPoly::uniform_from_seed(&ring, &seed, 3, true, Representation::Evaluation)
+        );
+        let other =
+            RnsPoly::uniform_from_seed(&ring, &[6u8; 32], 3, true, Representation::Evaluation);
+        assert_ne!(a.limb(0), other.limb(0));
+        assert_ne!(a.limb(0), a.limb(1), "limbs use different streams");
+        let q_only = RnsPoly::uniform_from_seed(&ring, &seed, 1, false, Representation::Evaluation);
+        assert_eq!(q_only.limb(0), a.limb(0));
+    }
+
+    #[test]
+    fn uniform_residues_cover_the_range_evenly() {
+        let ring = test_ring(12, 2, 0, 1, NttBackend::Fast);
+        let mut rng = seeded_rng([1; 32]);
+        let mut total = 0f64;
+        let mut count = 0usize;
+        for _ in 0..SAMPLES / ring.n() {
+            let poly = uniform_poly(&ring, &mut rng, 2, false, Representation::Coefficient);
+            for (i, m) in ring.q().iter().enumerate() {
+                let q = m.value() as f64;
+                assert!(poly.limb(i).iter().all(|&v| v < m.value()));
+                total += poly.limb(i).iter().map(|&v| v as f64 / q).sum::<f64>();
+                count += ring.n();
+            }
+        }
+        // Mean of U[0,1) is 1/2 with standard error 1/sqrt(12 * count) ~ 0.0008.
+        let mean = total / count as f64;
+        assert!((mean - 0.5).abs() < 0.005, "mean {mean}");
+        // Small bounds are exercised too (a mask wider than the bound would bias them).
+        let mut hist = [0usize; 3];
+        for _ in 0..30_000 {
+            hist[uniform_below(&mut rng, 3) as usize] += 1;
+        }
+        assert!(
+            hist.iter().all(|&h| (h as f64 - 10_000.0).abs() < 500.0),
+            "{hist:?}"
+        );
+    }
+
+    #[test]
+    fn ternary_is_uniform_on_three_values() {
+        let mut rng = seeded_rng([2; 32]);
+        let coeffs = ternary_coeffs(&mut rng, SAMPLES);
+        let mut hist = [0usize; 3];
+        for &c in coeffs.iter() {
+            hist[(c + 1) as usize] += 1;
+        }
+        // Each count ~ Binomial(2^16, 1/3): standard deviation ~ 120; allow 6 of them.
+        let third = SAMPLES as f64 / 3.0;
+        assert!(
+            hist.iter().all(|&h| (h as f64 - third).abs() < 720.0),
+            "{hist:?}"
+        );
+    }
+
+    #[test]
+    fn fixed_weight_ternary_has_exact_weight() {
+        let mut rng = seeded_rng([3; 32]);
+        for (n, h) in [(16, 0), (16, 16), (1024, 192), (4096, 64)] {
+            let coeffs = ternary_fixed_weight_coeffs(&mut rng, n, h).expect("h <= n");
+            assert_eq!(coeffs.iter().filter(|&&c| c != 0).count(), h);
+            assert!(coeffs.iter().all(|&c| (-1..=1).contains(&c)));
+        }
+        // Signs balanced and positions spread: over many draws each position is hit ~ h/n.
+        let (n, h, draws) = (64usize, 16usize, 4000usize);
+        let mut hits = vec![0usize; n];
+        let mut plus = 0usize;
+        for _ in 0..draws {
+            for (i, &c) in ternary_fixed_weight_coeffs(&mut rng, n, h)
+                .expect("h <= n")
+                .iter()
+                .enumerate()
+            {
+                hits[i] += usize::from(c != 0);
+                plus += usize::from(c == 1);
+            }
+        }
+        let expected = (draws * h / n) as f64; // 1000, sd ~ 27
+        assert!(
+            hits.iter().all(|&x| (x as f64 - expected).abs() < 170.0),
+            "{hits:?}"
+        );
+        assert!((plus as f64 / (draws * h) as f64 - 0.5).abs() < 0.02);
+        assert_eq!(
+            ternary_fixed_weight_coeffs(&mut rng, 8, 9)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err("Hamming weight 9 exceeds N = 8".into())
+        );
+    }
+
+    #[test]
+    fn gaussian_has_sigma_3_2_and_is_cut_at_19() {
+        let mut rng = seeded_rng([4; 32]);
+        let coeffs = gaussian_coeffs(&mut rng, 4 * SAMPLES);
+        let n = coeffs.len() as f64;
+        let mean = coeffs.iter().sum::<i64>() as f64 / n;
+        let variance = coeffs
+            .iter()
+            .map(|&c| (c as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        assert!(mean.abs() < 0.05, "mean {mean}"); // standard error 3.2/512 ~ 0.006
+        // The standard deviation estimate has standard error sigma/sqrt(2n) ~ 0.004.
+        assert!(
+            (variance.sqrt() - GAUSSIAN_SIGMA).abs() < 0.03,
+            "sigma {}",
+            variance.sqrt()
+        );
+        assert!(coeffs.iter().all(|&c| c.abs() <= 19));
+        assert_eq!(DiscreteGaussian::default().bound(), 19);
+        // P(|x| = 0) = 1 / sum_x exp(-x^2 / 2 sigma^2) ~ 0.1247.
+        let zeros = coeffs.iter().filter(|&&c| c == 0).count() as f64 / n;
+        assert!((zeros - 0.1247).abs() < 0.005, "P(0) = {zeros}");
+    }
+
+    #[test]
+    fn polys_from_samplers_have_the_sampled_coefficients() {
+        let ring = test_ring(6, 2, 1, 1, NttBackend::Fast);
+        let mut rng = seeded_rng([9; 32]);
+        let s = ternary_fixed_weight_poly(&ring, &mut rng, 10, 2, true).expect("h <= n");
+        let values = s.to_centered_f64(&ring);
+        assert_eq!(values.iter().filter(|&&v| v != 0.0).count(), 10);
+        let e = gaussian_poly(&ring, &mut rng, 2, false);
+        assert!(e.to_centered_f64(&ring).iter().all(|v| v.abs() <= 19.0));
+        let t = ternary_poly(&ring, &mut rng, 1, false);
+        assert!(t.to_centered_f64(&ring).iter().all(|v| v.abs() <= 1.0));
+        assert!(os_rng().is_ok());
     }
 }

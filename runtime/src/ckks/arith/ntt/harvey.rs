@@ -39,7 +39,9 @@ impl HarveyNtt {
         if log_n == 0 || modulus.pow(psi, n as u64) != q - 1 {
             return Err(Error::NotNttFriendly { modulus: q, log_n });
         }
-        let psi_inv = modulus.inv(psi).ok_or(Error::NotNttFriendly { modulus: q, log_n })?;
+        let psi_inv = modulus
+            .inv(psi)
+            .ok_or(Error::NotNttFriendly { modulus: q, log_n })?;
         let mut forward_twiddles = vec![ShoupConstant::default(); n];
         let mut inverse_twiddles = vec![ShoupConstant::default(); n];
         let (mut power, mut inv_power) = (1u64, 1u64);
@@ -50,10 +52,19 @@ impl HarveyNtt {
             power = modulus.mul(power, psi);
             inv_power = modulus.mul(inv_power, psi_inv);
         }
-        let n_inv_value = modulus.inv(n as u64).ok_or(Error::NotNttFriendly { modulus: q, log_n })?;
+        let n_inv_value = modulus
+            .inv(n as u64)
+            .ok_or(Error::NotNttFriendly { modulus: q, log_n })?;
         let n_inv = modulus.shoup(n_inv_value);
         let n_inv_twiddle = modulus.shoup(modulus.mul(n_inv_value, inverse_twiddles[1].value));
-        Ok(Self { log_n, modulus, forward_twiddles, inverse_twiddles, n_inv, n_inv_twiddle })
+        Ok(Self {
+            log_n,
+            modulus,
+            forward_twiddles,
+            inverse_twiddles,
+            n_inv,
+            n_inv_twiddle,
+        })
     }
 
     /// Gentleman-Sande stages down to (excluding) the last one; values end in [0, 2q).
@@ -81,7 +92,12 @@ impl HarveyNtt {
     }
 
     /// The last Gentleman-Sande stage, scaling both outputs by `scale` / `scale * twiddle`.
-    fn inverse_last_stage(&self, a: &mut [u64], scale: ShoupConstant, scaled_twiddle: ShoupConstant) {
+    fn inverse_last_stage(
+        &self,
+        a: &mut [u64],
+        scale: ShoupConstant,
+        scaled_twiddle: ShoupConstant,
+    ) {
         let m = &self.modulus;
         let two_q = 2 * m.value();
         let (lo, hi) = a.split_at_mut(a.len() / 2);

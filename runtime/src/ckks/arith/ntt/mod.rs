@@ -77,7 +77,9 @@ pub fn build_kernel(
         _ => Box::new(HarveyNtt::new(log_n, modulus, psi)?),
     };
     if evaluation_root(kernel.as_ref(), log_n)? != psi {
-        return Err(Error::NttOrderMismatch { modulus: modulus.value() });
+        return Err(Error::NttOrderMismatch {
+            modulus: modulus.value(),
+        });
     }
     Ok((kernel, psi))
 }
@@ -134,25 +136,7 @@ pub fn primitive_2n_root(modulus: Modulus, log_n: u32) -> Result<u64, Error> {
 mod tests {
     use super::*;
     use crate::ckks::arith::primes::primes_below;
-
-    /// Negacyclic product by the schoolbook formula, in u128.
-    pub(crate) fn schoolbook(a: &[u64], b: &[u64], q: u64) -> Vec<u64> {
-        let n = a.len();
-        let q128 = q as u128;
-        let mut out = vec![0u128; n];
-        for i in 0..n {
-            for j in 0..n {
-                let prod = a[i] as u128 * b[j] as u128 % q128;
-                let k = i + j;
-                if k < n {
-                    out[k] = (out[k] + prod) % q128;
-                } else {
-                    out[k - n] = (out[k - n] + q128 - prod) % q128;
-                }
-            }
-        }
-        out.into_iter().map(|v| v as u64).collect()
-    }
+    use crate::ckks::arith::test_util::schoolbook;
 
     fn pseudo_random(n: usize, q: u64, seed: u64) -> Vec<u64> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -190,8 +174,11 @@ mod tests {
                     kernel.forward(&mut fa);
                     kernel.forward(&mut fb);
                     assert!(fa.iter().all(|&v| v < q));
-                    let mut prod: Vec<u64> =
-                        fa.iter().zip(&fb).map(|(&x, &y)| modulus.mul(x, y)).collect();
+                    let mut prod: Vec<u64> = fa
+                        .iter()
+                        .zip(&fb)
+                        .map(|(&x, &y)| modulus.mul(x, y))
+                        .collect();
                     kernel.inverse(&mut prod);
                     assert_eq!(prod, expected, "{kernel:?} log_n={log_n} q={q}");
                     let mut unnormalized = fa.clone();
