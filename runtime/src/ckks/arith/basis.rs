@@ -54,6 +54,15 @@ pub struct BaseConverter {
     source_inv: Vec<f64>,
     /// Source terms whose u128 sum cannot overflow before a reduction (see `new`).
     terms_per_reduction: usize,
+    /// `hat_mod_target` times 2^64 mod t_j (Montgomery form), same layout.
+    hat_montgomery: Vec<u64>,
+    /// `neg_b_mod_target` times 2^64 mod t_j.
+    neg_b_montgomery: Vec<u64>,
+    /// -t_j^-1 mod 2^64.
+    target_neg_inv: Vec<u64>,
+    /// Whether every sum fits Montgomery reduction: s * max_b + s + 1 <= 2^64 (see
+    /// `accumulate_fixed`).
+    montgomery: bool,
 }
 
 impl BaseConverter {
@@ -72,11 +81,11 @@ impl BaseConverter {
             .zip(&hat_inv)
             .map(|(bi, h)| bi.shoup(bi.mul(h.value, bi.inv(bi.reduce(n as u64)).unwrap_or(0))))
             .collect();
-        let hat_mod_target = target
+        let hat_mod_target: Vec<u64> = target
             .iter()
             .flat_map(|tj| (0..source.len()).map(move |i| product_mod(source, i, tj)))
             .collect();
-        let neg_b_mod_target = target
+        let neg_b_mod_target: Vec<u64> = target
             .iter()
             .map(|tj| tj.neg(product_mod(source, usize::MAX, tj)))
             .collect();
@@ -85,6 +94,23 @@ impl BaseConverter {
         let max_b = source.iter().map(|m| m.value() as u128).max().unwrap_or(1);
         let max_t = target.iter().map(|m| m.value() as u128).max().unwrap_or(1);
         let terms_per_reduction = ((1u128 << 127) / (max_b * max_t)).clamp(1, 64) as usize - 1;
+        let to_montgomery = |value: u64, t: &Modulus| t.reduce_u128((value as u128) << 64);
+        let hat_montgomery = hat_mod_target
+            .iter()
+            .enumerate()
+            .map(|(k, &h)| to_montgomery(h, &target[k / source.len().max(1)]))
+            .collect();
+        let neg_b_montgomery = neg_b_mod_target
+            .iter()
+            .zip(target)
+            .map(|(&v, t)| to_montgomery(v, t))
+            .collect();
+        let target_neg_inv = target
+            .iter()
+            .map(|t| neg_inverse_mod_2_64(t.value()))
+            .collect();
+        let s = source.len() as u128;
+        let montgomery = s * max_b + s + 1 <= 1u128 << 64;
         Self {
             source: source.to_vec(),
             target: target.to_vec(),
@@ -94,6 +120,10 @@ impl BaseConverter {
             neg_b_mod_target,
             source_inv,
             terms_per_reduction: terms_per_reduction.max(1),
+            hat_montgomery,
+            neg_b_montgomery,
+            target_neg_inv,
+            montgomery,
         }
     }
 
@@ -177,7 +207,8 @@ impl BaseConverter {
         });
     }
 
-    /// Fills `y[i*BLOCK + c]` = x_i * hat_inv_i and, when centering, `v[c]` = round(sum y_i/b_i).
+    /// Fills `y[c*s + i]` = x_i[c] * hat_inv_i (coefficient-major, so the s terms of one
+    /// output are adjacent) and, when centering, `v[c]` = round(sum_i y_i[c] / b_i).
     #[allow(clippy::too_many_arguments, reason = "internal kernel step")]
     #[inline]
     fn convert_block(
@@ -191,21 +222,21 @@ impl BaseConverter {
         y: &mut [u64],
         v: &mut [u64],
     ) {
+        let s = self.source.len();
         for (i, (bi, &h)) in self.source.iter().zip(hat_inv).enumerate() {
             let x = &input[i * n + start..i * n + start + block];
-            for (yc, &xc) in y[i * BLOCK..i * BLOCK + block].iter_mut().zip(x) {
+            for (yc, &xc) in y[i..].iter_mut().step_by(s).zip(x) {
                 *yc = bi.mul_shoup(xc, h);
             }
         }
         if mode == ConversionMode::Centered {
-            let mut z = [0f64; BLOCK];
-            for (i, &inv) in self.source_inv.iter().enumerate() {
-                for (zc, &yc) in z[..block].iter_mut().zip(&y[i * BLOCK..i * BLOCK + block]) {
-                    *zc += yc as f64 * inv;
-                }
-            }
-            for (vc, zc) in v[..block].iter_mut().zip(&z[..block]) {
-                *vc = zc.round() as u64;
+            for (vc, yc) in v[..block].iter_mut().zip(y.chunks_exact(s)) {
+                let z: f64 = yc
+                    .iter()
+                    .zip(&self.source_inv)
+                    .map(|(&yi, &inv)| yi as f64 * inv)
+                    .sum();
+                *vc = z.round() as u64;
             }
         }
     }
@@ -222,37 +253,107 @@ impl BaseConverter {
     ) {
         let s = self.source.len();
         let t = &self.target[row];
-        let hats = &self.hat_mod_target[row * s..(row + 1) * s];
-        let neg_b = self.neg_b_mod_target[row];
-        let block = out.len();
-        if s <= self.terms_per_reduction {
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc: u128 = 0;
-                for (i, &h) in hats.iter().enumerate() {
-                    acc += y[i * BLOCK + c] as u128 * h as u128;
-                }
-                if mode == ConversionMode::Centered {
-                    acc += v[c] as u128 * neg_b as u128;
-                }
-                *o = t.reduce_u128(acc);
-            }
-        } else {
-            for (c, o) in out[..block].iter_mut().enumerate() {
-                let mut acc: u128 = 0;
-                for (chunk, hat_chunk) in hats.chunks(self.terms_per_reduction).enumerate() {
-                    for (k, &h) in hat_chunk.iter().enumerate() {
-                        let i = chunk * self.terms_per_reduction + k;
-                        acc += y[i * BLOCK + c] as u128 * h as u128;
+        let y = &y[..out.len() * s];
+        let centered = mode == ConversionMode::Centered;
+        let hats_m = &self.hat_montgomery[row * s..(row + 1) * s];
+        let neg_b_m = self.neg_b_montgomery[row];
+        let t_inv = self.target_neg_inv[row];
+        macro_rules! fixed {
+            ($($s:literal)*) => {
+                match s {
+                    $($s if self.montgomery => {
+                        let hats: &[u64; $s] = &hats_m.as_chunks::<$s>().0[0];
+                        if centered {
+                            accumulate_fixed::<$s, true>(t, t_inv, hats, neg_b_m, y, v, out)
+                        } else {
+                            accumulate_fixed::<$s, false>(t, t_inv, hats, neg_b_m, y, v, out)
+                        }
+                    })*
+                    _ => {
+                        let hats = &self.hat_mod_target[row * s..(row + 1) * s];
+                        let neg_b = self.neg_b_mod_target[row];
+                        self.accumulate_chunked(t, hats, neg_b, y, v, centered, out)
                     }
-                    acc = t.reduce_u128(acc) as u128;
                 }
-                if mode == ConversionMode::Centered {
-                    acc += v[c] as u128 * neg_b as u128;
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    }
+
+    /// The general case: any source count, partial sums reduced every
+    /// `terms_per_reduction` terms.
+    #[allow(clippy::too_many_arguments, reason = "internal kernel step")]
+    fn accumulate_chunked(
+        &self,
+        t: &Modulus,
+        hats: &[u64],
+        neg_b: u64,
+        y: &[u64],
+        v: &[u64],
+        centered: bool,
+        out: &mut [u64],
+    ) {
+        let s = hats.len();
+        for ((o, yc), &vc) in out.iter_mut().zip(y.chunks_exact(s)).zip(v) {
+            let mut acc: u128 = 0;
+            for (y_chunk, hat_chunk) in yc
+                .chunks(self.terms_per_reduction)
+                .zip(hats.chunks(self.terms_per_reduction))
+            {
+                for (&yi, &h) in y_chunk.iter().zip(hat_chunk) {
+                    acc += yi as u128 * h as u128;
                 }
-                *o = t.reduce_u128(acc);
+                acc = t.reduce_u128(acc) as u128;
             }
+            if centered {
+                acc += vc as u128 * neg_b as u128;
+            }
+            *o = t.reduce_u128(acc);
         }
     }
+}
+
+/// `out[c]` = sum_i y[c][i] * hats[i] (+ v[c] * neg_b) * 2^-64 mod t for a source count `S`
+/// known at compile time: the terms unroll, the constants stay in registers.
+///
+/// One Montgomery reduction (REDC) per output: with x < t * 2^64 and m = x * (-t^-1) mod
+/// 2^64, (x + m*t) / 2^64 is exact and < 2t. Here x < S*max_b*t + (S+1)*t <= t * 2^64 by
+/// the `montgomery` condition, and the constants carry the 2^64 that REDC divides out.
+#[inline(always)]
+fn accumulate_fixed<const S: usize, const CENTERED: bool>(
+    t: &Modulus,
+    t_neg_inv: u64,
+    hats: &[u64; S],
+    neg_b: u64,
+    y: &[u64],
+    v: &[u64],
+    out: &mut [u64],
+) {
+    let q = t.value();
+    let (rows, _) = y.as_chunks::<S>();
+    for ((o, yc), &vc) in out.iter_mut().zip(rows).zip(v) {
+        let mut acc: u128 = 0;
+        for i in 0..S {
+            acc += yc[i] as u128 * hats[i] as u128;
+        }
+        if CENTERED {
+            acc += vc as u128 * neg_b as u128;
+        }
+        let (lo, hi) = (acc as u64, (acc >> 64) as u64);
+        let m = lo.wrapping_mul(t_neg_inv);
+        // lo + low(m*t) = 0 mod 2^64, carrying exactly when lo != 0.
+        let r = hi + ((m as u128 * q as u128) >> 64) as u64 + u64::from(lo != 0);
+        *o = r.min(r.wrapping_sub(q));
+    }
+}
+
+/// -t^-1 mod 2^64 for odd t (Newton iteration, each step doubles the correct low bits).
+fn neg_inverse_mod_2_64(t: u64) -> u64 {
+    let mut inv = t; // correct to 3 bits for odd t
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(t.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg()
 }
 
 /// Product of all `primes` except index `skip`, mod `m` (`skip = usize::MAX`: all of them).

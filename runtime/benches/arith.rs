@@ -1,0 +1,199 @@
+//! Arithmetic-layer benches at N = 2^14..2^16 on the peers' chain (Q = 60 + 20x40 bits, P = 5x61, dnum 3), one thread.
+//!
+//! `cargo bench -p ensi-runtime --bench arith -- <filter>`; e.g. `-- 'ntt/16'` or `-- mod_up`.
+//! The global rayon pool is one thread (the single-thread targets), `ENSI_BENCH_THREADS=2` to compare.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ensi_runtime::ckks::arith::primes::{primes_below, scaling_primes};
+use ensi_runtime::ckks::arith::{Representation, RingContext, RnsPoly};
+
+const LOG_NS: [u32; 3] = [14, 15, 16];
+/// 21 Q primes: a 60-bit q_0 and twenty 40-bit scaling primes; dnum 3 => 7 primes per digit.
+const Q_LIMBS: usize = 21;
+const ALPHA: usize = 7;
+const P_LIMBS: usize = 5;
+
+fn peers_chain(log_n: u32) -> Arc<RingContext> {
+    let mut q = primes_below(log_n, 60, 1, &[]).expect("q0");
+    q.extend(scaling_primes(log_n, 40, Q_LIMBS - 1, &q).expect("scaling primes"));
+    let p = primes_below(log_n, 61, P_LIMBS, &q).expect("special primes");
+    RingContext::new(log_n, &q, &p, ALPHA).expect("ring")
+}
+
+/// Makes the global rayon pool one thread (or `ENSI_BENCH_THREADS`), once per process.
+fn one_thread() {
+    let threads = std::env::var("ENSI_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
+    // Err only means the pool was already built by an earlier bench function.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+}
+
+fn ntt(c: &mut Criterion) {
+    one_thread();
+    let mut group = c.benchmark_group("ntt");
+    for log_n in LOG_NS {
+        let n = 1usize << log_n;
+        // A 40-bit scaling prime (IFMA path), a 50-bit one (IFMA), a 61-bit one (64-bit path).
+        let primes = [
+            (
+                "40bit",
+                scaling_primes(log_n, 40, 1, &[]).expect("prime")[0],
+            ),
+            ("50bit", primes_below(log_n, 50, 1, &[]).expect("prime")[0]),
+            ("61bit", primes_below(log_n, 61, 1, &[]).expect("prime")[0]),
+        ];
+        for (label, q) in primes {
+            let ring = RingContext::new(log_n, &[q], &[], 1).expect("ring");
+            let kernel = ring.limb_kernel(1, 0);
+            let plan = tfhe_ntt::prime64::Plan::try_new(n, q).expect("plan");
+            let mut data: Vec<u64> = (0..n as u64).map(|i| i * 7919 % q).collect();
+            let id = |op: &str| BenchmarkId::new(format!("{log_n}/{label}/{op}"), "");
+            {
+                let other: Vec<u64> = (0..n as u64).map(|i| i * 104_729 % q).collect();
+                let mut acc = vec![0u64; n];
+                let mut limb =
+                    RnsPoly::from_limbs(&ring, data.clone(), 1, false, Representation::Evaluation)
+                        .expect("reduced");
+                let other_poly =
+                    RnsPoly::from_limbs(&ring, other.clone(), 1, false, Representation::Evaluation)
+                        .expect("reduced");
+                group.bench_function(id("ours_mul_acc"), |b| {
+                    b.iter(|| limb.mul_acc(&ring, black_box(&other_poly), &other_poly))
+                });
+                group.bench_function(id("ours_mul"), |b| {
+                    b.iter(|| limb.mul_assign(&ring, black_box(&other_poly)))
+                });
+                group.bench_function(id("tfhe_mul_acc"), |b| {
+                    b.iter(|| plan.mul_accumulate(black_box(&mut acc), &data, &other))
+                });
+                group.bench_function(id("ours_forward"), |b| {
+                    b.iter(|| kernel.forward(black_box(&mut data)))
+                });
+                group.bench_function(id("tfhe_forward"), |b| {
+                    b.iter(|| plan.fwd(black_box(&mut data)))
+                });
+                group.bench_function(id("ours_inverse"), |b| {
+                    b.iter(|| kernel.inverse(black_box(&mut data)))
+                });
+                group.bench_function(id("ours_inverse_unnormalized"), |b| {
+                    b.iter(|| kernel.inverse_unnormalized(black_box(&mut data)))
+                });
+                group.bench_function(id("tfhe_inverse"), |b| {
+                    b.iter(|| plan.inv(black_box(&mut data)))
+                });
+                group.bench_function(id("tfhe_inverse_normalize"), |b| {
+                    b.iter(|| {
+                        plan.inv(black_box(&mut data));
+                        plan.normalize(&mut data);
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+fn poly_ops(c: &mut Criterion) {
+    one_thread();
+    let mut group = c.benchmark_group("poly");
+    for log_n in LOG_NS {
+        let ring = peers_chain(log_n);
+        let seed = |s: u8| [s; 32];
+        let a =
+            RnsPoly::uniform_from_seed(&ring, &seed(1), Q_LIMBS, false, Representation::Evaluation);
+        let b =
+            RnsPoly::uniform_from_seed(&ring, &seed(2), Q_LIMBS, false, Representation::Evaluation);
+        let ext =
+            RnsPoly::uniform_from_seed(&ring, &seed(3), Q_LIMBS, true, Representation::Evaluation);
+        let key =
+            RnsPoly::uniform_from_seed(&ring, &seed(4), Q_LIMBS, true, Representation::Evaluation);
+        let g = ring.rotation(1);
+        let id = |op: &str| BenchmarkId::new(format!("{log_n}/{op}"), "");
+        {
+            let mut x = a.clone();
+            group.bench_function(id("add_21"), |bch| {
+                bch.iter(|| x.add_assign(&ring, black_box(&b)))
+            });
+            group.bench_function(id("mul_21"), |bch| {
+                bch.iter(|| x.mul_assign(&ring, black_box(&b)))
+            });
+            group.bench_function(id("mul_acc_21"), |bch| {
+                bch.iter(|| x.mul_acc(&ring, black_box(&a), &b))
+            });
+            let mut out = a.clone();
+            group.bench_function(id("automorphism_ntt_21"), |bch| {
+                ring.ntt_permutation(g);
+                bch.iter(|| a.automorphism_into(&ring, g, black_box(&mut out)))
+            });
+            group.bench_function(id("ntt_21"), |bch| {
+                bch.iter(|| {
+                    x.set_representation(Representation::Coefficient);
+                    x.ntt(&ring)
+                })
+            });
+            group.bench_function(id("intt_21"), |bch| {
+                bch.iter(|| {
+                    x.set_representation(Representation::Evaluation);
+                    x.intt(&ring)
+                })
+            });
+            group.bench_function(id("rescale_21"), |bch| {
+                bch.iter_batched_ref(
+                    || a.clone(),
+                    |p| ring.rescale(p),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+            let mut up = ext.clone();
+            group.bench_function(id("mod_up_digit0_21"), |bch| {
+                bch.iter(|| ring.mod_up_into(black_box(&a), 0, &mut up))
+            });
+            group.bench_function(id("mod_up_digit2_21"), |bch| {
+                bch.iter(|| ring.mod_up_into(black_box(&a), 2, &mut up))
+            });
+            group.bench_function(id("mod_down_26_to_21"), |bch| {
+                bch.iter_batched_ref(
+                    || ext.clone(),
+                    |p| ring.mod_down(p),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+            let mut acc = ext.clone();
+            group.bench_function(id("inner_product_3x26"), |bch| {
+                bch.iter(|| {
+                    acc.inner_product_assign(&ring, &[&ext, &key, &ext], &[&key, &ext, &key])
+                })
+            });
+            let mut two = a.clone();
+            two.drop_last_q_limbs(Q_LIMBS - 2);
+            two.set_representation(Representation::Coefficient);
+            group.bench_function(id("to_centered_f64_2"), |bch| {
+                bch.iter(|| two.to_centered_f64(&ring))
+            });
+            let mut all = a.clone();
+            all.set_representation(Representation::Coefficient);
+            group.bench_function(id("to_centered_f64_21"), |bch| {
+                bch.iter(|| all.to_centered_f64(&ring))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = benches; config = config(); targets = ntt, poly_ops }
+criterion_main!(benches);
