@@ -537,16 +537,7 @@ impl RingContext {
             keep.chunks_mut(n).zip(scratch.chunks_mut(n)).collect();
         for_each_job(jobs, n * 16, |i, (x, t)| {
             let qi = &self.q()[i];
-            let q_last_mod_qi = qi.reduce(q_last.value());
-            for (tc, &lc) in t.iter_mut().zip(last) {
-                // r = lc if lc <= q_l/2, else lc - q_l; reduced mod q_i.
-                let r = qi.reduce(lc);
-                *tc = if lc > half {
-                    qi.sub(r, q_last_mod_qi)
-                } else {
-                    r
-                };
-            }
+            kernels::center_lift(t, last, &q_last, half, qi);
             if representation == Representation::Evaluation {
                 self.limb_kernel(q_limbs, i).forward(t);
             }
@@ -562,6 +553,7 @@ mod tests {
 
     use super::*;
     use crate::ckks::arith::ntt::NttBackend;
+    use crate::ckks::arith::primes::primes_below;
     use crate::ckks::arith::test_util::{
         centered_bigints, limb_primes, product, random_poly, residue, round_div, test_ring,
         test_ring_62,
@@ -752,7 +744,12 @@ mod tests {
 
     #[test]
     fn rescale_rounds_exactly() {
+        let mut mixed = primes_below(6, 40, 1, &[]).expect("prime");
+        mixed.extend(primes_below(6, 50, 1, &[]).expect("prime"));
+        mixed.extend(primes_below(6, 61, 1, &[]).expect("prime"));
         for ring in [
+            // Rescaling by a prime more than twice the others.
+            RingContext::new(6, &mixed, &[], 1).expect("ring"),
             test_ring(6, 5, 0, 1, NttBackend::Fast),
             test_ring(2, 3, 0, 1, NttBackend::Reference),
             test_ring_62(6, 4, 0, 1),

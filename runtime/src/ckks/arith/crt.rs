@@ -116,6 +116,70 @@ impl CrtReconstructor {
     }
 }
 
+/// Centered values of coefficients `start..start + out.len()` of the limb-major `data`
+/// (one length-`n` limb per modulus), correctly rounded to f64.
+pub(crate) fn centered_f64_range(
+    moduli: &[Modulus],
+    data: &[u64],
+    n: usize,
+    start: usize,
+    out: &mut [f64],
+) {
+    let len = out.len();
+    let limb = |i: usize| &data[i * n + start..i * n + start + len];
+    match moduli {
+        [m] => {
+            for (o, &x) in out.iter_mut().zip(limb(0)) {
+                *o = m.center(x) as f64;
+            }
+        }
+        [q0, q1] => {
+            // Garner: v1 = (x1 - x0) * q0^-1 mod q1, X = x0 + v1*q0 < q0*q1 < 2^124.
+            let q0_inv = q1.shoup(q1.inv(q1.reduce(q0.value())).unwrap_or(0));
+            let q0_mod_q1 = q1.reduce(q0.value());
+            let product = q0.value() as u128 * q1.value() as u128;
+            let half = product / 2;
+            for ((o, &x0), &x1) in out.iter_mut().zip(limb(0)).zip(limb(1)) {
+                let x0_mod_q1 = if q0_mod_q1 == q0.value() {
+                    x0
+                } else {
+                    q1.reduce(x0)
+                };
+                let v1 = q1.mul_shoup(x1 + q1.value() - x0_mod_q1, q0_inv);
+                let x = x0 as u128 + v1 as u128 * q0.value() as u128;
+                *o = if x > half {
+                    -u128_to_f64(product - x)
+                } else {
+                    u128_to_f64(x)
+                };
+            }
+        }
+        _ => {
+            let crt = CrtReconstructor::new(moduli);
+            let k = moduli.len();
+            let mut residues = vec![0u64; k];
+            let mut digits = vec![0u64; k];
+            let mut words = Vec::with_capacity(k + 1);
+            for (c, o) in out.iter_mut().enumerate() {
+                for (i, r) in residues.iter_mut().enumerate() {
+                    *r = data[i * n + start + c];
+                }
+                *o = crt.centered_f64(&residues, &mut digits, &mut words);
+            }
+        }
+    }
+}
+
+/// Correctly rounded u128 -> f64, with the common small case on the fast conversion.
+#[inline(always)]
+fn u128_to_f64(x: u128) -> f64 {
+    if x >> 64 == 0 {
+        x as u64 as f64
+    } else {
+        x as f64
+    }
+}
+
 /// words = words * m + a, little-endian base 2^64.
 fn mul_add_words(words: &mut Vec<u64>, m: u64, a: u64) {
     let mut carry = a as u128;

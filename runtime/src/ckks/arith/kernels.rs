@@ -6,6 +6,7 @@
 //! elsewhere. Inputs are in `[0, q)` and so are outputs.
 
 use super::modulus::{Modulus, ShoupConstant};
+use super::simd;
 
 /// Defines `pub(crate) fn $name(args)` dispatching to AVX-512 / AVX2 / portable instances
 /// of the `#[inline(always)]` body `$body`.
@@ -104,6 +105,19 @@ fn sub_mul_shoup_body(out: &mut [u64], other: &[u64], w: ShoupConstant, m: &Modu
     }
 }
 
+/// `out[c] = r mod q` for r = input[c] centered mod `from` (input[c] - from if above
+/// `half`), when from < 2q so that one conditional subtraction reduces `input[c]`.
+#[inline(always)]
+fn center_lift_close_body(out: &mut [u64], input: &[u64], q: u64, half: u64, from_mod_q: u64) {
+    for (o, &x) in out.iter_mut().zip(input) {
+        let r = x.min(x.wrapping_sub(q));
+        // r - from mod q, taken when x > half.
+        let shifted = r + q - from_mod_q;
+        let shifted = shifted.min(shifted.wrapping_sub(q));
+        *o = if x > half { shifted } else { r };
+    }
+}
+
 #[inline(always)]
 fn gather_body(out: &mut [u64], input: &[u64], permutation: &[u32]) {
     for (o, &p) in out.iter_mut().zip(permutation) {
@@ -128,21 +142,116 @@ dispatched!(
     add_scalar => add_scalar_body(out: &mut [u64], c: u64, q: u64)
 );
 dispatched!(
-    /// `out = out * other mod q`, entry-wise.
-    mul => mul_body(out: &mut [u64], other: &[u64], m: &Modulus)
+    /// `out = out * other mod q`, entry-wise (portable instance).
+    mul_scalar => mul_body(out: &mut [u64], other: &[u64], m: &Modulus)
 );
 dispatched!(
-    /// `out = out + a * b mod q`, entry-wise.
-    mul_acc => mul_acc_body(out: &mut [u64], a: &[u64], b: &[u64], m: &Modulus)
+    /// `out = out + a * b mod q`, entry-wise (portable instance).
+    mul_acc_scalar => mul_acc_body(out: &mut [u64], a: &[u64], b: &[u64], m: &Modulus)
 );
 dispatched!(
-    /// `out = out * w mod q` (Shoup).
-    mul_shoup => mul_shoup_body(out: &mut [u64], w: ShoupConstant, m: &Modulus)
+    /// `out = out * w mod q` (Shoup; portable instance).
+    mul_shoup_scalar => mul_shoup_body(out: &mut [u64], w: ShoupConstant, m: &Modulus)
 );
 dispatched!(
-    /// `out = (out - other) * w mod q` (Shoup; the last step of ModDown and rescale).
-    sub_mul_shoup => sub_mul_shoup_body(out: &mut [u64], other: &[u64], w: ShoupConstant, m: &Modulus)
+    /// `out = (out - other) * w mod q` (Shoup; portable instance).
+    sub_mul_shoup_scalar => sub_mul_shoup_body(out: &mut [u64], other: &[u64], w: ShoupConstant, m: &Modulus)
 );
+
+dispatched!(
+    /// `center_lift` for `from < 2q` (portable instance).
+    center_lift_close => center_lift_close_body(out: &mut [u64], input: &[u64], q: u64, half: u64, from_mod_q: u64)
+);
+
+/// `out[c]` = the centered representative of `input[c]` mod `from` (in (-from/2, from/2],
+/// i.e. `input[c] - from` when `input[c] > half = from/2`), reduced mod `to`.
+pub(crate) fn center_lift(out: &mut [u64], input: &[u64], from: &Modulus, half: u64, to: &Modulus) {
+    let from_mod_q = to.reduce(from.value());
+    if from.value() <= 2 * to.value() {
+        center_lift_close(out, input, to.value(), half, from_mod_q);
+    } else {
+        for (o, &x) in out.iter_mut().zip(input) {
+            let r = to.reduce(x);
+            *o = if x > half { to.sub(r, from_mod_q) } else { r };
+        }
+    }
+}
+
+/// `out = sum_j a_j * b_j mod q` entry-wise over `terms` = [(a_j, b_j)].
+///
+/// With vector kernels: one fused multiply-add pass per term. Otherwise products are
+/// summed in u128 and reduced once per group of terms that cannot overflow 2^128.
+pub(crate) fn inner_product(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
+    let Some(((a0, b0), rest)) = terms.split_first() else {
+        out.fill(0);
+        return;
+    };
+    if simd::has_vector_path(m) {
+        out.copy_from_slice(a0);
+        mul(out, b0, m);
+        for (a, b) in rest {
+            mul_acc(out, a, b, m);
+        }
+        return;
+    }
+    let q = m.value() as u128;
+    let per_group = (u128::MAX / ((q - 1) * (q - 1)).max(1))
+        .min(terms.len() as u128)
+        .max(1) as usize;
+    const BLOCK: usize = 64;
+    let mut acc = [0u128; BLOCK];
+    for (start, out_block) in (0..out.len()).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+        let len = out_block.len();
+        acc[..len].fill(0);
+        for group in terms.chunks(per_group) {
+            for (a, b) in group {
+                for ((s, &x), &y) in acc[..len]
+                    .iter_mut()
+                    .zip(&a[start..start + len])
+                    .zip(&b[start..start + len])
+                {
+                    *s += x as u128 * y as u128;
+                }
+            }
+            if group.len() == per_group {
+                for s in acc[..len].iter_mut() {
+                    *s = m.reduce_u128(*s) as u128;
+                }
+            }
+        }
+        for (o, &s) in out_block.iter_mut().zip(&acc[..len]) {
+            *o = m.reduce_u128(s);
+        }
+    }
+}
+
+/// `out = out * other mod q`, entry-wise.
+pub(crate) fn mul(out: &mut [u64], other: &[u64], m: &Modulus) {
+    if !simd::mul(out, other, m) {
+        mul_scalar(out, other, m);
+    }
+}
+
+/// `out = out + a * b mod q`, entry-wise.
+pub(crate) fn mul_acc(out: &mut [u64], a: &[u64], b: &[u64], m: &Modulus) {
+    if !simd::mul_acc(out, a, b, m) {
+        mul_acc_scalar(out, a, b, m);
+    }
+}
+
+/// `out = out * w mod q` (Shoup).
+pub(crate) fn mul_shoup(out: &mut [u64], w: ShoupConstant, m: &Modulus) {
+    if !simd::sub_mul_shoup(out, &[], w, m) {
+        mul_shoup_scalar(out, w, m);
+    }
+}
+
+/// `out = (out - other) * w mod q` (Shoup; the last step of ModDown and rescale).
+pub(crate) fn sub_mul_shoup(out: &mut [u64], other: &[u64], w: ShoupConstant, m: &Modulus) {
+    if !simd::sub_mul_shoup(out, other, w, m) {
+        sub_mul_shoup_scalar(out, other, w, m);
+    }
+}
 dispatched!(
     /// `out[i] = input[permutation[i]]`.
     gather => gather_body(out: &mut [u64], input: &[u64], permutation: &[u32])

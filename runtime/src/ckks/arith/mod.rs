@@ -22,6 +22,7 @@ pub mod sampling;
 mod crt;
 mod kernels;
 mod parallel;
+mod simd;
 #[cfg(test)]
 mod test_util;
 

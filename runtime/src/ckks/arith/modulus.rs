@@ -75,6 +75,12 @@ impl Modulus {
         self.value
     }
 
+    /// floor(2^(bits+62) / q), the constant of `reduce_product` (for vector kernels).
+    #[inline]
+    pub(crate) fn product_ratio(&self) -> u64 {
+        self.product_ratio
+    }
+
     /// Bit length of q (`ceil(log2(q + 1))`).
     #[inline]
     pub fn bits(&self) -> u32 {

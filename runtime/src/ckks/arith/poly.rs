@@ -7,7 +7,7 @@
 use zeroize::Zeroize;
 
 use super::Error;
-use super::crt::CrtReconstructor;
+use super::crt::centered_f64_range;
 use super::kernels;
 use super::parallel::{Work, for_each_limb, for_each_limb_with};
 use super::ring::{GaloisElement, RingContext};
@@ -352,29 +352,13 @@ impl RnsPoly {
         let (n, q_limbs) = (self.n, self.q_limbs);
         for_each_limb(Work::Heavy, &mut self.data, n, |i, out| {
             let m = ring.limb_modulus(q_limbs, i);
-            let q = m.value() as u128;
-            // Terms of at most (q-1)^2 each; keep the sum below 2^128.
-            let per_reduction = (u128::MAX / ((q - 1) * (q - 1)).max(1))
-                .min(lhs.len() as u128)
-                .max(1) as usize;
             let range = i * n..(i + 1) * n;
-            let limbs: Vec<(&[u64], &[u64])> = lhs
+            let terms: Vec<(&[u64], &[u64])> = lhs
                 .iter()
                 .zip(rhs)
                 .map(|(a, b)| (&a.data[range.clone()], &b.data[range.clone()]))
                 .collect();
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc = 0u128;
-                for group in limbs.chunks(per_reduction) {
-                    for (a, b) in group {
-                        acc += a[c] as u128 * b[c] as u128;
-                    }
-                    if group.len() == per_reduction {
-                        acc = m.reduce_u128(acc) as u128;
-                    }
-                }
-                *o = m.reduce_u128(acc);
-            }
+            kernels::inner_product(out, &terms, m);
         });
     }
 
@@ -542,37 +526,39 @@ impl RnsPoly {
 
     /// `to_centered_f64` into a slice of length N.
     pub fn to_centered_f64_into(&self, ring: &RingContext, out: &mut [f64]) {
+        self.assert_ring(ring);
+        let moduli = ring.limb_moduli(self.q_limbs, self.special_limbs > 0);
+        self.centered_from_limbs(&moduli, out);
+    }
+
+    /// The centered value of every coefficient reconstructed from the first `limbs` Q limbs
+    /// only: exact (and correctly rounded) when every |coefficient| < (q_0 ... q_{limbs-1})/2,
+    /// e.g. a decrypted plaintext of magnitude well below q_0 needs one limb.
+    ///
+    /// # Panics
+    /// If the polynomial is in the Evaluation domain, `limbs` is 0 or exceeds the Q limbs.
+    pub fn to_centered_f64_prefix(&self, ring: &RingContext, limbs: usize, out: &mut [f64]) {
+        self.assert_ring(ring);
+        assert!(
+            (1..=self.q_limbs).contains(&limbs),
+            "{limbs} of {} Q limbs",
+            self.q_limbs
+        );
+        self.centered_from_limbs(&ring.q()[..limbs], out);
+    }
+
+    fn centered_from_limbs(&self, moduli: &[super::Modulus], out: &mut [f64]) {
         assert_eq!(
             self.representation,
             Representation::Coefficient,
             "reconstruct coefficients, not evaluations"
         );
         assert_eq!(out.len(), self.n, "one output per coefficient");
-        self.assert_ring(ring);
-        let moduli = ring.limb_moduli(self.q_limbs, self.special_limbs > 0);
-        let n = self.n;
-        let limbs = self.num_limbs();
-        if limbs == 1 {
-            let m = moduli[0];
-            for (o, &x) in out.iter_mut().zip(&self.data) {
-                *o = m.center(x) as f64;
-            }
-            return;
-        }
-        let crt = CrtReconstructor::new(&moduli);
-        let chunk = 1024;
-        let job = |start: usize, out: &mut [f64]| {
-            let mut residues = vec![0u64; limbs];
-            let mut digits = vec![0u64; limbs];
-            let mut words = Vec::with_capacity(limbs + 1);
-            for (c, o) in out.iter_mut().enumerate() {
-                for (i, r) in residues.iter_mut().enumerate() {
-                    *r = self.data[i * n + start + c];
-                }
-                *o = crt.centered_f64(&residues, &mut digits, &mut words);
-            }
-        };
-        if n * limbs >= 1 << 14 && rayon::current_num_threads() > 1 {
+        let data = &self.data[..moduli.len() * self.n];
+        let chunk = 4096;
+        let job =
+            |start: usize, out: &mut [f64]| centered_f64_range(moduli, data, self.n, start, out);
+        if self.n * moduli.len() >= 1 << 15 && rayon::current_num_threads() > 1 {
             use rayon::prelude::*;
             out.par_chunks_mut(chunk)
                 .enumerate()
@@ -752,6 +738,7 @@ mod tests {
             (test_ring(4, 3, 2, 1, NttBackend::Fast), 3, true),
             (test_ring_62(4, 20, 2, 1), 20, true),
             (test_ring_62(4, 20, 2, 1), 5, false),
+            (ascending_ring(), 2, false),
         ];
         for (ring, q_limbs, special) in cases {
             let mut polys = vec![random_poly(
@@ -784,6 +771,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// q_0 < q_1, the other order of the two-limb fast path.
+    fn ascending_ring() -> std::sync::Arc<RingContext> {
+        let mut q = crate::ckks::arith::primes::primes_below(4, 40, 1, &[]).expect("prime");
+        q.extend(crate::ckks::arith::primes::primes_below(4, 61, 1, &[]).expect("prime"));
+        RingContext::new(4, &q, &[], 1).expect("ring")
+    }
+
+    #[test]
+    fn prefix_reconstruction_is_exact_for_small_values() {
+        let ring = test_ring(5, 4, 0, 1, NttBackend::Fast);
+        let values: Vec<i64> = (0..32)
+            .map(|i| (i - 16) * 123_456_789_013 + i * i)
+            .collect();
+        let poly = RnsPoly::from_i64_coeffs(&ring, &values, 4, false).expect("N coefficients");
+        let full = poly.to_centered_f64(&ring);
+        for limbs in 1..=4 {
+            let mut out = vec![0.0; 32];
+            poly.to_centered_f64_prefix(&ring, limbs, &mut out);
+            assert_eq!(out, full, "{limbs} limbs");
+        }
+        assert_eq!(full, values.iter().map(|&v| v as f64).collect::<Vec<_>>());
     }
 
     #[test]
