@@ -3,6 +3,8 @@
 //! `cargo bench -p ensi-runtime --bench arith -- <filter>`; e.g. `-- 'ntt/16'` or `-- mod_up`.
 //! The global rayon pool is one thread (the single-thread targets), `ENSI_BENCH_THREADS=2` to compare.
 
+#![allow(clippy::expect_used, reason = "a bench setup failure aborts the bench")]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;

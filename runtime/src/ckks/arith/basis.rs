@@ -110,7 +110,7 @@ impl BaseConverter {
             .map(|t| neg_inverse_mod_2_64(t.value()))
             .collect();
         let s = source.len() as u128;
-        let montgomery = s * max_b + s + 1 <= 1u128 << 64;
+        let montgomery = s * max_b + s < 1u128 << 64;
         Self {
             source: source.to_vec(),
             target: target.to_vec(),

@@ -5,6 +5,7 @@
 //!   Barrett / Shoup as in `Modulus`.
 //! - `Ifma` (F + DQ + IFMA), q < 2^50: `vpmadd52{lo,hi}uq` products on 52-bit halves;
 //!   Barrett with floor(2^(k+51)/q), Shoup with floor(w*2^52/q) (as tfhe-ntt's IFMA path).
+//!
 //! Lengths need not be multiples of 8: the tail goes through the scalar `Modulus` code.
 //! `ENSI_SIMD=scalar|avx512|ifma` caps the level (for measurements and tests).
 
