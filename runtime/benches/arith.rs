@@ -2,6 +2,7 @@
 //!
 //! `cargo bench -p ensi-runtime --bench arith -- <filter>`; e.g. `-- 'ntt/16'` or `-- mod_up`.
 //! The global rayon pool is one thread (the single-thread targets), `ENSI_BENCH_THREADS=2` to compare.
+//! `ENSI_BENCH_CLOCK=cpu` measures process CPU time, steadier than wall time on a shared machine.
 
 #![allow(clippy::expect_used, reason = "a bench setup failure aborts the bench")]
 
@@ -9,7 +10,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ensi_runtime::ckks::arith::basis::{ConversionMode, SourceScale};
 use ensi_runtime::ckks::arith::primes::{primes_below, scaling_primes};
 use ensi_runtime::ckks::arith::{Representation, RingContext, RnsPoly};
 
@@ -38,7 +41,81 @@ fn one_thread() {
         .build_global();
 }
 
-fn ntt(c: &mut Criterion) {
+/// Process CPU time (`CLOCK_PROCESS_CPUTIME_ID`), in nanoseconds: on a shared machine it
+/// leaves out the time other processes hold the core, which wall time counts.
+struct CpuTime;
+
+fn cpu_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        cpu_now_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        cpu_now_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NanosecondFormatter
+    }
+}
+
+struct NanosecondFormatter;
+
+impl ValueFormatter for NanosecondFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let elements = match *throughput {
+            Throughput::Bytes(n)
+            | Throughput::BytesDecimal(n)
+            | Throughput::Elements(n)
+            | Throughput::Bits(n) => n,
+            Throughput::ElementsAndBytes { elements, .. } => elements,
+        } as f64;
+        let _ = typical;
+        values.iter_mut().for_each(|v| *v = elements * 1e9 / *v);
+        "elem/s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn ntt<M: Measurement>(c: &mut Criterion<M>) {
     one_thread();
     let mut group = c.benchmark_group("ntt");
     for log_n in LOG_NS {
@@ -103,7 +180,7 @@ fn ntt(c: &mut Criterion) {
     group.finish();
 }
 
-fn poly_ops(c: &mut Criterion) {
+fn poly_ops<M: Measurement>(c: &mut Criterion<M>) {
     one_thread();
     let mut group = c.benchmark_group("poly");
     for log_n in LOG_NS {
@@ -168,6 +245,40 @@ fn poly_ops(c: &mut Criterion) {
                     criterion::BatchSize::LargeInput,
                 )
             });
+            let n = ring.n();
+            for (label, converter, source, mode) in [
+                (
+                    "convert_digit0_7_to_19",
+                    ring.mod_up_converter(Q_LIMBS - 1, 0),
+                    &a.as_slice()[..ALPHA * n],
+                    ConversionMode::Approximate,
+                ),
+                (
+                    "convert_digit2_7_to_19",
+                    ring.mod_up_converter(Q_LIMBS - 1, 2),
+                    &a.as_slice()[2 * ALPHA * n..],
+                    ConversionMode::Approximate,
+                ),
+                (
+                    "convert_p_5_to_21",
+                    ring.mod_down_converter(),
+                    &ext.as_slice()[Q_LIMBS * n..],
+                    ConversionMode::Centered,
+                ),
+            ] {
+                let converter = converter.expect("special primes");
+                let mut out = vec![0u64; converter.target_count() * n];
+                group.bench_function(id(label), |bch| {
+                    bch.iter(|| {
+                        let outputs = out
+                            .chunks_mut(n)
+                            .take(Q_LIMBS - ALPHA + P_LIMBS)
+                            .enumerate()
+                            .collect();
+                        converter.convert(black_box(source), SourceScale::One, mode, outputs)
+                    })
+                });
+            }
             let mut acc = ext.clone();
             group.bench_function(id("inner_product_3x26"), |bch| {
                 bch.iter(|| {
@@ -190,12 +301,24 @@ fn poly_ops(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
+fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
+        .configure_from_args()
 }
 
-criterion_group! { name = benches; config = config(); targets = ntt, poly_ops }
-criterion_main!(benches);
+/// Wall time by default; `ENSI_BENCH_CLOCK=cpu` measures process CPU time instead.
+fn main() {
+    if std::env::var("ENSI_BENCH_CLOCK").as_deref() == Ok("cpu") {
+        let mut c = configure(Criterion::default().with_measurement(CpuTime));
+        ntt(&mut c);
+        poly_ops(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = configure(Criterion::default());
+        ntt(&mut c);
+        poly_ops(&mut c);
+        c.final_summary();
+    }
+}

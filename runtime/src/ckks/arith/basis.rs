@@ -12,6 +12,7 @@ use super::kernels;
 use super::modulus::{Modulus, ShoupConstant};
 use super::parallel::{Work, for_each_job, for_each_limb};
 use super::poly::{Representation, RnsPoly};
+use super::simd;
 
 /// Coefficients per block of the conversion kernel: the `y` block (sources x BLOCK words)
 /// stays in L1 while every target row is produced from it.
@@ -63,6 +64,9 @@ pub struct BaseConverter {
     /// Whether every sum fits Montgomery reduction: s * max_b + s + 1 <= 2^64 (see
     /// `accumulate_fixed`).
     montgomery: bool,
+    /// Per target: whether the IFMA kernel applies (all b_i and t_j below 2^50 and
+    /// (s+1) * max_b <= 2^51, see `simd::x86::convert_row_ifma`).
+    ifma_rows: Vec<bool>,
 }
 
 impl BaseConverter {
@@ -111,6 +115,11 @@ impl BaseConverter {
             .collect();
         let s = source.len() as u128;
         let montgomery = s * max_b + s < 1u128 << 64;
+        let ifma_sources = (s + 1) * max_b <= 1u128 << 51;
+        let ifma_rows = target
+            .iter()
+            .map(|t| ifma_sources && t.value() < simd::IFMA_MODULUS_BOUND)
+            .collect();
         Self {
             source: source.to_vec(),
             target: target.to_vec(),
@@ -124,6 +133,7 @@ impl BaseConverter {
             neg_b_montgomery,
             target_neg_inv,
             montgomery,
+            ifma_rows,
         }
     }
 
@@ -199,16 +209,14 @@ impl BaseConverter {
                     &mut y,
                     &mut v,
                 );
-                for (row, piece) in pieces.iter_mut() {
-                    self.accumulate_row(*row, &y, &v, mode, &mut piece[offset..offset + block]);
-                }
+                self.accumulate_rows(&mut pieces, offset, block, &y, &v, mode);
                 offset += block;
             }
         });
     }
 
-    /// Fills `y[c*s + i]` = x_i[c] * hat_inv_i (coefficient-major, so the s terms of one
-    /// output are adjacent) and, when centering, `v[c]` = round(sum_i y_i[c] / b_i).
+    /// Fills `y[i*BLOCK + c]` = x_i[c] * hat_inv_i (source-major: the block of each source is
+    /// contiguous) and, when centering, `v[c]` = round(sum_i y_i[c] / b_i).
     #[allow(clippy::too_many_arguments, reason = "internal kernel step")]
     #[inline]
     fn convert_block(
@@ -222,22 +230,60 @@ impl BaseConverter {
         y: &mut [u64],
         v: &mut [u64],
     ) {
-        let s = self.source.len();
         for (i, (bi, &h)) in self.source.iter().zip(hat_inv).enumerate() {
-            let x = &input[i * n + start..i * n + start + block];
-            for (yc, &xc) in y[i..].iter_mut().step_by(s).zip(x) {
-                *yc = bi.mul_shoup(xc, h);
-            }
+            let y_i = &mut y[i * BLOCK..i * BLOCK + block];
+            y_i.copy_from_slice(&input[i * n + start..i * n + start + block]);
+            kernels::mul_shoup(y_i, h, bi);
         }
         if mode == ConversionMode::Centered {
-            for (vc, yc) in v[..block].iter_mut().zip(y.chunks_exact(s)) {
-                let z: f64 = yc
-                    .iter()
-                    .zip(&self.source_inv)
-                    .map(|(&yi, &inv)| yi as f64 * inv)
-                    .sum();
-                *vc = z.round() as u64;
+            let mut z = [0f64; BLOCK];
+            for (i, &inv) in self.source_inv.iter().enumerate() {
+                for (zc, &yc) in z[..block].iter_mut().zip(&y[i * BLOCK..i * BLOCK + block]) {
+                    *zc += yc as f64 * inv;
+                }
             }
+            for (vc, zc) in v[..block].iter_mut().zip(&z[..block]) {
+                *vc = zc.round() as u64;
+            }
+        }
+    }
+
+    /// `accumulate_row` for every output piece, on coefficients `offset..offset + block`.
+    fn accumulate_rows(
+        &self,
+        pieces: &mut [(usize, &mut [u64])],
+        offset: usize,
+        block: usize,
+        y: &[u64],
+        v: &[u64],
+        mode: ConversionMode,
+    ) {
+        let ifma = simd::simd_level() == simd::SimdLevel::Ifma;
+        for (row, piece) in pieces.iter_mut() {
+            let out = &mut piece[offset..offset + block];
+            #[cfg(target_arch = "x86_64")]
+            if ifma && self.ifma_rows[*row] {
+                let s = self.source.len();
+                let hats = &self.hat_mod_target[*row * s..(*row + 1) * s];
+                let centered = mode == ConversionMode::Centered;
+                // SAFETY: the IFMA level was detected, and `ifma_rows` guarantees the
+                // kernel's bounds: b_i, t < 2^50 and (s+1) * max_b <= 2^51.
+                unsafe {
+                    simd::x86::convert_row_ifma(
+                        y,
+                        BLOCK,
+                        hats,
+                        self.neg_b_mod_target[*row],
+                        v,
+                        centered,
+                        &self.target[*row],
+                        out,
+                    )
+                };
+                continue;
+            }
+            let _ = ifma;
+            self.accumulate_row(*row, y, v, mode, out);
         }
     }
 
@@ -253,7 +299,6 @@ impl BaseConverter {
     ) {
         let s = self.source.len();
         let t = &self.target[row];
-        let y = &y[..out.len() * s];
         let centered = mode == ConversionMode::Centered;
         let hats_m = &self.hat_montgomery[row * s..(row + 1) * s];
         let neg_b_m = self.neg_b_montgomery[row];
@@ -263,6 +308,8 @@ impl BaseConverter {
                 match s {
                     $($s if self.montgomery => {
                         let hats: &[u64; $s] = &hats_m.as_chunks::<$s>().0[0];
+                        let blocks: &[[u64; BLOCK]] = &y.as_chunks::<BLOCK>().0[..$s];
+                        let y: &[[u64; BLOCK]; $s] = blocks.try_into().unwrap_or_else(|_| unreachable!("y holds s blocks"));
                         if centered {
                             accumulate_fixed::<$s, true>(t, t_inv, hats, neg_b_m, y, v, out)
                         } else {
@@ -293,17 +340,13 @@ impl BaseConverter {
         centered: bool,
         out: &mut [u64],
     ) {
-        let s = hats.len();
-        for ((o, yc), &vc) in out.iter_mut().zip(y.chunks_exact(s)).zip(v) {
+        for (c, (o, &vc)) in out.iter_mut().zip(v).enumerate() {
             let mut acc: u128 = 0;
-            for (y_chunk, hat_chunk) in yc
-                .chunks(self.terms_per_reduction)
-                .zip(hats.chunks(self.terms_per_reduction))
-            {
-                for (&yi, &h) in y_chunk.iter().zip(hat_chunk) {
-                    acc += yi as u128 * h as u128;
+            for (i, &h) in hats.iter().enumerate() {
+                acc += y[i * BLOCK + c] as u128 * h as u128;
+                if (i + 1) % self.terms_per_reduction == 0 {
+                    acc = t.reduce_u128(acc) as u128;
                 }
-                acc = t.reduce_u128(acc) as u128;
             }
             if centered {
                 acc += vc as u128 * neg_b as u128;
@@ -313,7 +356,7 @@ impl BaseConverter {
     }
 }
 
-/// `out[c]` = sum_i y[c][i] * hats[i] (+ v[c] * neg_b) * 2^-64 mod t for a source count `S`
+/// `out[c]` = sum_i y[i][c] * hats[i] (+ v[c] * neg_b) * 2^-64 mod t for a source count `S`
 /// known at compile time: the terms unroll, the constants stay in registers.
 ///
 /// One Montgomery reduction (REDC) per output: with x < t * 2^64 and m = x * (-t^-1) mod
@@ -325,25 +368,25 @@ fn accumulate_fixed<const S: usize, const CENTERED: bool>(
     t_neg_inv: u64,
     hats: &[u64; S],
     neg_b: u64,
-    y: &[u64],
+    y: &[[u64; BLOCK]; S],
     v: &[u64],
     out: &mut [u64],
 ) {
     let q = t.value();
-    let (rows, _) = y.as_chunks::<S>();
-    for ((o, yc), &vc) in out.iter_mut().zip(rows).zip(v) {
+    let block = out.len().min(BLOCK);
+    for c in 0..block {
         let mut acc: u128 = 0;
         for i in 0..S {
-            acc += yc[i] as u128 * hats[i] as u128;
+            acc += y[i][c] as u128 * hats[i] as u128;
         }
         if CENTERED {
-            acc += vc as u128 * neg_b as u128;
+            acc += v[c] as u128 * neg_b as u128;
         }
         let (lo, hi) = (acc as u64, (acc >> 64) as u64);
         let m = lo.wrapping_mul(t_neg_inv);
         // lo + low(m*t) = 0 mod 2^64, carrying exactly when lo != 0.
         let r = hi + ((m as u128 * q as u128) >> 64) as u64 + u64::from(lo != 0);
-        *o = r.min(r.wrapping_sub(q));
+        out[c] = r.min(r.wrapping_sub(q));
     }
 }
 
@@ -587,7 +630,11 @@ mod tests {
 
     #[test]
     fn base_conversion_matches_bigint_crt() {
+        // All primes of 40 bits: the IFMA kernel where the CPU has it.
+        let small = crate::ckks::arith::primes::scaling_primes(6, 40, 8, &[]).expect("primes");
+        let small_ring = RingContext::new(6, &small[..5], &small[5..], 2).expect("ring");
         for ring in [
+            small_ring,
             test_ring(6, 5, 3, 2, NttBackend::Fast),
             test_ring_62(6, 5, 3, 2),
         ] {

@@ -317,6 +317,71 @@ pub(crate) mod x86 {
         }
     }
 
+    /// One output row of a base conversion with IFMA: `out[c]` = sum_i y_i[c] * hats[i]
+    /// (+ v[c] * neg_b when `centered`) mod t, where `y` holds the source blocks at stride
+    /// `stride` (source i at `y[i*stride..]`).
+    ///
+    /// Products of 52-bit operands are summed as separate low and high 52-bit halves
+    /// (2 IFMA per term), then reduced once by `Barrett52`, whose input bound
+    /// x >> (k-1) < 2^52 holds when (s+1) * max_b <= 2^51.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, DQ and IFMA; every b_i, t < 2^50, every y and hat
+    /// value below its prime, v[c] <= s, and (s+1) * max_b <= 2^51.
+    #[allow(clippy::too_many_arguments, reason = "one kernel, all of its operands")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(crate) unsafe fn convert_row_ifma(
+        y: &[u64],
+        stride: usize,
+        hats: &[u64],
+        neg_b: u64,
+        v: &[u64],
+        centered: bool,
+        t: &Modulus,
+        out: &mut [u64],
+    ) {
+        let barrett = Barrett52::new(t);
+        let zero = _mm512_setzero_si512();
+        let hat_vectors: Vec<__m512i> = hats.iter().map(|&h| splat(h)).collect();
+        let neg_b_vector = splat(neg_b);
+        let len = out.len();
+        let (out_v, out_tail) = out.as_chunks_mut::<8>();
+        for (chunk, o) in out_v.iter_mut().enumerate() {
+            let c = chunk * 8;
+            let (mut lo, mut hi) = (zero, zero);
+            for (i, &h) in hat_vectors.iter().enumerate() {
+                let y_i: &[u64; 8] = y[i * stride + c..i * stride + c + 8]
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("8 values"));
+                let y_i = load(y_i);
+                lo = _mm512_madd52lo_epu64(lo, y_i, h);
+                hi = _mm512_madd52hi_epu64(hi, y_i, h);
+            }
+            if centered {
+                let v_c: &[u64; 8] = v[c..c + 8]
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("8 values"));
+                let v_c = load(v_c);
+                lo = _mm512_madd52lo_epu64(lo, v_c, neg_b_vector);
+                hi = _mm512_madd52hi_epu64(hi, v_c, neg_b_vector);
+            }
+            store(o, barrett.reduce(lo, hi));
+        }
+        let done = len - out_tail.len();
+        for (k, o) in out_tail.iter_mut().enumerate() {
+            let c = done + k;
+            let mut acc: u128 = hats
+                .iter()
+                .enumerate()
+                .map(|(i, &h)| y[i * stride + c] as u128 * h as u128)
+                .sum();
+            if centered {
+                acc += v[c] as u128 * neg_b as u128;
+            }
+            *o = t.reduce_u128(acc);
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX-512 F and DQ.
     #[target_feature(enable = "avx512f,avx512dq")]
