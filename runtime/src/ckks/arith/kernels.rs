@@ -179,13 +179,17 @@ pub(crate) fn center_lift(out: &mut [u64], input: &[u64], from: &Modulus, half: 
 
 /// `out = sum_j a_j * b_j mod q` entry-wise over `terms` = [(a_j, b_j)].
 ///
-/// With vector kernels: one fused multiply-add pass per term. Otherwise products are
+/// With IFMA (q < 2^50): products summed lazily, one reduction. Other vector paths: one
+/// fused multiply-add pass per term. Otherwise products are
 /// summed in u128 and reduced once per group of terms that cannot overflow 2^128.
 pub(crate) fn inner_product(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
     let Some(((a0, b0), rest)) = terms.split_first() else {
         out.fill(0);
         return;
     };
+    if simd::inner_product(out, terms, m) {
+        return;
+    }
     if simd::has_vector_path(m) {
         out.copy_from_slice(a0);
         mul(out, b0, m);

@@ -70,6 +70,21 @@ pub(crate) fn has_vector_path(m: &Modulus) -> bool {
     path(simd_level(), m) != SimdLevel::Scalar
 }
 
+/// `out = sum_j a_j * b_j mod q` with lazy IFMA accumulation; false if that path does not
+/// apply (no IFMA, q >= 2^50, or too many terms for one reduction).
+pub(crate) fn inner_product(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) -> bool {
+    let bound_ok = (terms.len() as u128) << (m.bits() + 1) <= 1u128 << 52;
+    if path(simd_level(), m) != SimdLevel::Ifma || !bound_ok {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: IFMA detected, q < 2^50 and the term bound checked just above.
+    unsafe {
+        x86::inner_product_ifma(out, terms, m)
+    };
+    true
+}
+
 /// `out = out * b mod q`; false if no vector path applies (the caller then loops itself).
 pub(crate) fn mul(out: &mut [u64], b: &[u64], m: &Modulus) -> bool {
     run(out, m, |path, out| match path {
@@ -314,6 +329,38 @@ pub(crate) mod x86 {
                 _mm512_madd52lo_epu64(zero, est, self.q),
             );
             reduce_once(_mm512_and_si512(r, self.mask), self.q)
+        }
+    }
+
+    /// `out[c]` = sum_j a_j[c] * b_j[c] mod q with IFMA: low and high 52-bit halves of the
+    /// products summed over all terms, one `Barrett52` reduction per output.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, DQ and IFMA; q < 2^50 with k = bits(q),
+    /// terms * 2^(k+1) <= 2^52 (the Barrett input bound), and every input below q.
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(crate) unsafe fn inner_product_ifma(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
+        let barrett = Barrett52::new(m);
+        let zero = _mm512_setzero_si512();
+        let len = out.len();
+        let (out_v, out_tail) = out.as_chunks_mut::<8>();
+        for (chunk, o) in out_v.iter_mut().enumerate() {
+            let c = chunk * 8;
+            let (mut lo, mut hi) = (zero, zero);
+            for (a, b) in terms {
+                let a: &[u64; 8] = a[c..c + 8].try_into().unwrap_or_else(|_| unreachable!("8 values"));
+                let b: &[u64; 8] = b[c..c + 8].try_into().unwrap_or_else(|_| unreachable!("8 values"));
+                let (a, b) = (load(a), load(b));
+                lo = _mm512_madd52lo_epu64(lo, a, b);
+                hi = _mm512_madd52hi_epu64(hi, a, b);
+            }
+            store(o, barrett.reduce(lo, hi));
+        }
+        let done = len - out_tail.len();
+        for (k, o) in out_tail.iter_mut().enumerate() {
+            let c = done + k;
+            let acc: u128 = terms.iter().map(|(a, b)| a[c] as u128 * b[c] as u128).sum();
+            *o = m.reduce_u128(acc);
         }
     }
 
