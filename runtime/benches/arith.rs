@@ -279,6 +279,37 @@ fn poly_ops<M: Measurement>(c: &mut Criterion<M>) {
                     })
                 });
             }
+            // The same Q with six 50-bit special primes: ModDown's conversion then runs on IFMA.
+            let ring50 = {
+                let q: Vec<u64> = ring.q().iter().map(|m| m.value()).collect();
+                let p = primes_below(log_n, 50, 6, &q).expect("special primes");
+                RingContext::new(log_n, &q, &p, ALPHA).expect("ring")
+            };
+            let ext50 = RnsPoly::uniform_from_seed(
+                &ring50,
+                &seed(3),
+                Q_LIMBS,
+                true,
+                Representation::Evaluation,
+            );
+            let a50 = RnsPoly::uniform_from_seed(
+                &ring50,
+                &seed(1),
+                Q_LIMBS,
+                false,
+                Representation::Evaluation,
+            );
+            let mut up50 = ext50.clone();
+            group.bench_function(id("mod_up_digit2_21_p6x50"), |bch| {
+                bch.iter(|| ring50.mod_up_into(black_box(&a50), 2, &mut up50))
+            });
+            group.bench_function(id("mod_down_27_to_21_p6x50"), |bch| {
+                bch.iter_batched_ref(
+                    || ext50.clone(),
+                    |p| ring50.mod_down(p),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
             let mut acc = ext.clone();
             group.bench_function(id("inner_product_3x26"), |bch| {
                 bch.iter(|| {

@@ -64,9 +64,11 @@ pub struct BaseConverter {
     /// Whether every sum fits Montgomery reduction: s * max_b + s + 1 <= 2^64 (see
     /// `accumulate_fixed`).
     montgomery: bool,
-    /// Per target: whether the IFMA kernel applies (all b_i and t_j below 2^50 and
-    /// (s+1) * max_b <= 2^51, see `simd::x86::convert_row_ifma`).
+    /// Per target: whether the IFMA kernel applies (every b_i < 2^52, t_j < 2^50 and
+    /// s + 1 < 2^(bits(t_j)-2), see `simd::x86::convert_row_ifma`).
     ifma_rows: Vec<bool>,
+    /// Whether the IFMA kernel must reduce the high half first: (s+1) * max_b > 2^51.
+    ifma_fold_high: bool,
 }
 
 impl BaseConverter {
@@ -115,11 +117,15 @@ impl BaseConverter {
             .collect();
         let s = source.len() as u128;
         let montgomery = s * max_b + s < 1u128 << 64;
-        let ifma_sources = (s + 1) * max_b <= 1u128 << 51;
         let ifma_rows = target
             .iter()
-            .map(|t| ifma_sources && t.value() < simd::IFMA_MODULUS_BOUND)
+            .map(|t| {
+                max_b < 1 << 52
+                    && t.value() < simd::IFMA_MODULUS_BOUND
+                    && s + 1 < 1u128 << (t.bits() - 2)
+            })
             .collect();
+        let ifma_fold_high = (s + 1) * max_b > 1u128 << 51;
         Self {
             source: source.to_vec(),
             target: target.to_vec(),
@@ -134,6 +140,7 @@ impl BaseConverter {
             target_neg_inv,
             montgomery,
             ifma_rows,
+            ifma_fold_high,
         }
     }
 
@@ -266,8 +273,9 @@ impl BaseConverter {
                 let s = self.source.len();
                 let hats = &self.hat_mod_target[*row * s..(*row + 1) * s];
                 let centered = mode == ConversionMode::Centered;
-                // SAFETY: the IFMA level was detected, and `ifma_rows` guarantees the
-                // kernel's bounds: b_i, t < 2^50 and (s+1) * max_b <= 2^51.
+                // SAFETY: the IFMA level was detected, `ifma_rows` guarantees the kernel's
+                // bounds on b_i, t and s, and `ifma_fold_high` is set whenever
+                // (s+1) * max_b > 2^51.
                 unsafe {
                     simd::x86::convert_row_ifma(
                         y,
@@ -276,6 +284,7 @@ impl BaseConverter {
                         self.neg_b_mod_target[*row],
                         v,
                         centered,
+                        self.ifma_fold_high,
                         &self.target[*row],
                         out,
                     )
@@ -633,8 +642,13 @@ mod tests {
         // All primes of 40 bits: the IFMA kernel where the CPU has it.
         let small = crate::ckks::arith::primes::scaling_primes(6, 40, 8, &[]).expect("primes");
         let small_ring = RingContext::new(6, &small[..5], &small[5..], 2).expect("ring");
+        // 52-bit sources into 40-bit targets: the IFMA kernel folding the high half first.
+        let mut wide = crate::ckks::arith::primes::primes_below(6, 52, 4, &[]).expect("primes");
+        wide.extend(crate::ckks::arith::primes::scaling_primes(6, 40, 4, &[]).expect("primes"));
+        let wide_ring = RingContext::new(6, &wide[..5], &wide[5..], 2).expect("ring");
         for ring in [
             small_ring,
+            wide_ring,
             test_ring(6, 5, 3, 2, NttBackend::Fast),
             test_ring_62(6, 5, 3, 2),
         ] {

@@ -339,7 +339,11 @@ pub(crate) mod x86 {
     /// The CPU must support AVX-512 F, DQ and IFMA; q < 2^50 with k = bits(q),
     /// terms * 2^(k+1) <= 2^52 (the Barrett input bound), and every input below q.
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
-    pub(crate) unsafe fn inner_product_ifma(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
+    pub(crate) unsafe fn inner_product_ifma(
+        out: &mut [u64],
+        terms: &[(&[u64], &[u64])],
+        m: &Modulus,
+    ) {
         let barrett = Barrett52::new(m);
         let zero = _mm512_setzero_si512();
         let len = out.len();
@@ -348,8 +352,12 @@ pub(crate) mod x86 {
             let c = chunk * 8;
             let (mut lo, mut hi) = (zero, zero);
             for (a, b) in terms {
-                let a: &[u64; 8] = a[c..c + 8].try_into().unwrap_or_else(|_| unreachable!("8 values"));
-                let b: &[u64; 8] = b[c..c + 8].try_into().unwrap_or_else(|_| unreachable!("8 values"));
+                let a: &[u64; 8] = a[c..c + 8]
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("8 values"));
+                let b: &[u64; 8] = b[c..c + 8]
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("8 values"));
                 let (a, b) = (load(a), load(b));
                 lo = _mm512_madd52lo_epu64(lo, a, b);
                 hi = _mm512_madd52hi_epu64(hi, a, b);
@@ -369,12 +377,15 @@ pub(crate) mod x86 {
     /// `stride` (source i at `y[i*stride..]`).
     ///
     /// Products of 52-bit operands are summed as separate low and high 52-bit halves
-    /// (2 IFMA per term), then reduced once by `Barrett52`, whose input bound
-    /// x >> (k-1) < 2^52 holds when (s+1) * max_b <= 2^51.
+    /// (2 IFMA per term), x = hi * 2^52 + lo, then reduced by `Barrett52`, whose input bound
+    /// x >> (k-1) < 2^52 holds directly when (s+1) * max_b <= 2^51. Otherwise
+    /// (`fold_high`) hi is reduced first and x = (hi mod t) * (2^52 mod t) + lo, which is
+    /// below t^2 + (s+1) * 2^52, within the bound for s + 1 < 2^(k-2).
     ///
     /// # Safety
-    /// The CPU must support AVX-512 F, DQ and IFMA; every b_i, t < 2^50, every y and hat
-    /// value below its prime, v[c] <= s, and (s+1) * max_b <= 2^51.
+    /// The CPU must support AVX-512 F, DQ and IFMA; t < 2^50 with s + 1 < 2^(bits(t)-2);
+    /// every y value below 2^52, every hat below t, v[c] <= s; and `fold_high` unless
+    /// (s+1) * max_b <= 2^51.
     #[allow(clippy::too_many_arguments, reason = "one kernel, all of its operands")]
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
     pub(crate) unsafe fn convert_row_ifma(
@@ -384,11 +395,13 @@ pub(crate) mod x86 {
         neg_b: u64,
         v: &[u64],
         centered: bool,
+        fold_high: bool,
         t: &Modulus,
         out: &mut [u64],
     ) {
         let barrett = Barrett52::new(t);
         let zero = _mm512_setzero_si512();
+        let two_52_mod_t = splat(((1u128 << 52) % t.value() as u128) as u64);
         let hat_vectors: Vec<__m512i> = hats.iter().map(|&h| splat(h)).collect();
         let neg_b_vector = splat(neg_b);
         let len = out.len();
@@ -411,6 +424,12 @@ pub(crate) mod x86 {
                 let v_c = load(v_c);
                 lo = _mm512_madd52lo_epu64(lo, v_c, neg_b_vector);
                 hi = _mm512_madd52hi_epu64(hi, v_c, neg_b_vector);
+            }
+            if fold_high {
+                let hi_mod_t = barrett.reduce(hi, zero);
+                let folded_hi = _mm512_madd52hi_epu64(zero, hi_mod_t, two_52_mod_t);
+                lo = _mm512_madd52lo_epu64(lo, hi_mod_t, two_52_mod_t);
+                hi = folded_hi;
             }
             store(o, barrett.reduce(lo, hi));
         }
