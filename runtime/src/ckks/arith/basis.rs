@@ -64,10 +64,15 @@ pub struct BaseConverter {
     /// Whether every sum fits Montgomery reduction: s * max_b + s + 1 <= 2^64 (see
     /// `accumulate_fixed`).
     montgomery: bool,
-    /// Per target: whether the IFMA kernel applies (every b_i < 2^52, t_j < 2^50 and
-    /// s + 1 < 2^(bits(t_j)-2), see `simd::x86::convert_row_ifma`).
+    /// Per target: whether the IFMA kernel applies (t_j < 2^50 and 2s + 1 < 2^(bits(t_j)-2),
+    /// see `simd::x86::convert_row_ifma`).
     ifma_rows: Vec<bool>,
-    /// Whether the IFMA kernel must reduce the high half first: (s+1) * max_b > 2^51.
+    /// `hat_mod_target` times 2^52 mod t_j, same layout (for sources of 52 bits or more).
+    hat_shifted: Vec<u64>,
+    /// Per source: b_i >= 2^52, so its values are split for IFMA.
+    wide_sources: Vec<bool>,
+    /// Whether the IFMA kernel must reduce the high half first: a wide source or
+    /// (s+1) * max_b > 2^51.
     ifma_fold_high: bool,
 }
 
@@ -119,13 +124,15 @@ impl BaseConverter {
         let montgomery = s * max_b + s < 1u128 << 64;
         let ifma_rows = target
             .iter()
-            .map(|t| {
-                max_b < 1 << 52
-                    && t.value() < simd::IFMA_MODULUS_BOUND
-                    && s + 1 < 1u128 << (t.bits() - 2)
-            })
+            .map(|t| t.value() < simd::IFMA_MODULUS_BOUND && 2 * s + 1 < 1u128 << (t.bits() - 2))
             .collect();
-        let ifma_fold_high = (s + 1) * max_b > 1u128 << 51;
+        let hat_shifted = hat_mod_target
+            .iter()
+            .enumerate()
+            .map(|(k, &h)| target[k / source.len().max(1)].reduce_u128((h as u128) << 52))
+            .collect();
+        let wide_sources: Vec<bool> = source.iter().map(|b| b.value() >= 1 << 52).collect();
+        let ifma_fold_high = wide_sources.contains(&true) || (s + 1) * max_b > 1u128 << 51;
         Self {
             source: source.to_vec(),
             target: target.to_vec(),
@@ -140,6 +147,8 @@ impl BaseConverter {
             target_neg_inv,
             montgomery,
             ifma_rows,
+            hat_shifted,
+            wide_sources,
             ifma_fold_high,
         }
     }
@@ -274,13 +283,15 @@ impl BaseConverter {
                 let hats = &self.hat_mod_target[*row * s..(*row + 1) * s];
                 let centered = mode == ConversionMode::Centered;
                 // SAFETY: the IFMA level was detected, `ifma_rows` guarantees the kernel's
-                // bounds on b_i, t and s, and `ifma_fold_high` is set whenever
-                // (s+1) * max_b > 2^51.
+                // bounds on t and s, `wide_sources` marks every source >= 2^52, and
+                // `ifma_fold_high` is set whenever a source is wide or (s+1) * max_b > 2^51.
                 unsafe {
                     simd::x86::convert_row_ifma(
                         y,
                         BLOCK,
                         hats,
+                        &self.hat_shifted[*row * s..(*row + 1) * s],
+                        &self.wide_sources,
                         self.neg_b_mod_target[*row],
                         v,
                         centered,

@@ -377,21 +377,25 @@ pub(crate) mod x86 {
     /// `stride` (source i at `y[i*stride..]`).
     ///
     /// Products of 52-bit operands are summed as separate low and high 52-bit halves
-    /// (2 IFMA per term), x = hi * 2^52 + lo, then reduced by `Barrett52`, whose input bound
-    /// x >> (k-1) < 2^52 holds directly when (s+1) * max_b <= 2^51. Otherwise
-    /// (`fold_high`) hi is reduced first and x = (hi mod t) * (2^52 mod t) + lo, which is
-    /// below t^2 + (s+1) * 2^52, within the bound for s + 1 < 2^(k-2).
+    /// (2 IFMA per term), x = hi * 2^52 + lo. A source value y of up to 64 bits (`wide[i]`)
+    /// is split as y_lo + y_hi * 2^52 and enters as y_lo * hat + y_hi * hat_shifted, with
+    /// hat_shifted = hat * 2^52 mod t (4 IFMA). x is then reduced by `Barrett52`, whose input
+    /// bound x >> (k-1) < 2^52 holds directly when (s+1) * max_b <= 2^51 and no source is
+    /// wide. Otherwise (`fold_high`) hi is reduced first and x = (hi mod t) * (2^52 mod t) +
+    /// lo, which is below t^2 + (2s+1) * 2^52, within the bound for 2s + 1 < 2^(k-2).
     ///
     /// # Safety
-    /// The CPU must support AVX-512 F, DQ and IFMA; t < 2^50 with s + 1 < 2^(bits(t)-2);
-    /// every y value below 2^52, every hat below t, v[c] <= s; and `fold_high` unless
-    /// (s+1) * max_b <= 2^51.
+    /// The CPU must support AVX-512 F, DQ and IFMA; t < 2^50 with 2s + 1 < 2^(bits(t)-2);
+    /// y values below 2^52 where not `wide`, every hat and hat_shifted below t, v[c] <= s;
+    /// and `fold_high` unless (s+1) * max_b <= 2^51 with no wide source.
     #[allow(clippy::too_many_arguments, reason = "one kernel, all of its operands")]
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
     pub(crate) unsafe fn convert_row_ifma(
         y: &[u64],
         stride: usize,
         hats: &[u64],
+        hats_shifted: &[u64],
+        wide: &[bool],
         neg_b: u64,
         v: &[u64],
         centered: bool,
@@ -402,20 +406,31 @@ pub(crate) mod x86 {
         let barrett = Barrett52::new(t);
         let zero = _mm512_setzero_si512();
         let two_52_mod_t = splat(((1u128 << 52) % t.value() as u128) as u64);
-        let hat_vectors: Vec<__m512i> = hats.iter().map(|&h| splat(h)).collect();
+        let hat_vectors: Vec<(__m512i, __m512i, bool)> = hats
+            .iter()
+            .zip(hats_shifted)
+            .zip(wide)
+            .map(|((&h, &hs), &w)| (splat(h), splat(hs), w))
+            .collect();
         let neg_b_vector = splat(neg_b);
         let len = out.len();
         let (out_v, out_tail) = out.as_chunks_mut::<8>();
         for (chunk, o) in out_v.iter_mut().enumerate() {
             let c = chunk * 8;
             let (mut lo, mut hi) = (zero, zero);
-            for (i, &h) in hat_vectors.iter().enumerate() {
+            for (i, &(h, h_shifted, wide)) in hat_vectors.iter().enumerate() {
                 let y_i: &[u64; 8] = y[i * stride + c..i * stride + c + 8]
                     .try_into()
                     .unwrap_or_else(|_| unreachable!("8 values"));
                 let y_i = load(y_i);
+                // IFMA reads the low 52 bits of y_i: all of it unless the source is wide.
                 lo = _mm512_madd52lo_epu64(lo, y_i, h);
                 hi = _mm512_madd52hi_epu64(hi, y_i, h);
+                if wide {
+                    let y_hi = _mm512_srli_epi64::<52>(y_i);
+                    lo = _mm512_madd52lo_epu64(lo, y_hi, h_shifted);
+                    hi = _mm512_madd52hi_epu64(hi, y_hi, h_shifted);
+                }
             }
             if centered {
                 let v_c: &[u64; 8] = v[c..c + 8]
