@@ -851,6 +851,45 @@ mod tests {
         }
     }
 
+    /// Key switching with the identity key: sum_j ModUp_j(x) * g_j = P*x mod Q_l*P exactly,
+    /// for the gadget g_j = P on digit j's limbs and 0 elsewhere (the u*D_j error of ModUp
+    /// vanishes since D_j * g_j = 0 mod Q_l*P), so ModDown must give back x.
+    #[test]
+    fn mod_up_gadget_mod_down_is_the_identity() {
+        for ring in [
+            test_ring(6, 7, 3, 3, NttBackend::Fast),
+            test_ring_62(5, 5, 2, 2),
+        ] {
+            for level in [ring.max_level(), 2, 0] {
+                let x = random_poly(
+                    &ring,
+                    60 + level as u8,
+                    level + 1,
+                    false,
+                    Representation::Evaluation,
+                );
+                let mut acc = RnsPoly::zero(&ring, level + 1, true, Representation::Evaluation);
+                for digit in 0..ring.digits_at_level(level) {
+                    let range = ring.digit_range(level, digit);
+                    let gadget: Vec<u64> = (0..acc.num_limbs())
+                        .map(|i| {
+                            if range.contains(&i) {
+                                ring.p_mod_q()[i]
+                            } else {
+                                0
+                            }
+                        })
+                        .collect();
+                    let mut term = ring.mod_up(&x, digit);
+                    term.mul_scalar_assign(&ring, &gadget);
+                    acc.add_assign(&ring, &term);
+                }
+                ring.mod_down(&mut acc);
+                assert_eq!(acc, x, "level {level}");
+            }
+        }
+    }
+
     #[test]
     fn conversions_agree_in_a_one_thread_pool() {
         let ring = test_ring(10, 6, 2, 3, NttBackend::Fast);

@@ -41,6 +41,8 @@ pub struct RingContext {
     alpha: usize,
     /// `rescale_inv[l][i]` = q_l^-1 mod q_i for i < l (empty for l = 0).
     rescale_inv: Vec<Vec<ShoupConstant>>,
+    /// P mod q_i.
+    p_mod_q: Vec<u64>,
     /// P^-1 mod q_i.
     p_inv_mod_q: Vec<ShoupConstant>,
     /// P -> Q (all of Q; a level uses a prefix of the targets).
@@ -126,14 +128,18 @@ impl RingContext {
                     .collect()
             })
             .collect();
-        let p_inv_mod_q = q_moduli
+        let p_mod_q: Vec<u64> = q_moduli
             .iter()
             .map(|qi| {
-                let p_mod_qi = p_moduli
+                p_moduli
                     .iter()
-                    .fold(1 % qi.value(), |acc, pj| qi.mul(acc, qi.reduce(pj.value())));
-                inverse_shoup(qi, p_mod_qi)
+                    .fold(1 % qi.value(), |acc, pj| qi.mul(acc, qi.reduce(pj.value())))
             })
+            .collect();
+        let p_inv_mod_q = q_moduli
+            .iter()
+            .zip(&p_mod_q)
+            .map(|(qi, &p_mod_qi)| inverse_shoup(qi, p_mod_qi))
             .collect();
         let mod_down = (!p_moduli.is_empty()).then(|| BaseConverter::new(&p_moduli, &q_moduli, n));
         let mut mod_up = Vec::new();
@@ -163,6 +169,7 @@ impl RingContext {
             backend,
             alpha,
             rescale_inv,
+            p_mod_q,
             p_inv_mod_q,
             mod_down,
             mod_up,
@@ -259,6 +266,12 @@ impl RingContext {
     /// q_l^-1 mod q_i for every i < l (rescaling by q_l).
     pub fn rescale_constants(&self, level: usize) -> &[ShoupConstant] {
         &self.rescale_inv[level]
+    }
+
+    /// P mod q_i for every Q prime (1 without special primes). The hybrid key-switching
+    /// gadget of digit j is P on the limbs of digit j and 0 on every other limb of Q*P.
+    pub fn p_mod_q(&self) -> &[u64] {
+        &self.p_mod_q
     }
 
     /// P^-1 mod q_i for every Q prime (ModDown).
