@@ -10,7 +10,7 @@
 use super::RingContext;
 use super::kernels;
 use super::modulus::{Modulus, ShoupConstant};
-use super::parallel::{Work, for_each_job, for_each_limb};
+use super::parallel::{Work, for_each_job, for_each_job_with_scratch, for_each_limb};
 use super::poly::{Representation, RnsPoly};
 use super::simd;
 
@@ -595,10 +595,9 @@ impl RingContext {
         let q_last = self.q()[level];
         let half = q_last.value() / 2;
         let inverses = self.rescale_constants(level);
-        let mut scratch = vec![0u64; level * n];
-        let jobs: Vec<(&mut [u64], &mut [u64])> =
-            keep.chunks_mut(n).zip(scratch.chunks_mut(n)).collect();
-        for_each_job(jobs, n * 16, |i, (x, t)| {
+        // One length-N scratch per worker, reused limb after limb so it stays in cache.
+        let jobs: Vec<&mut [u64]> = keep.chunks_mut(n).collect();
+        for_each_job_with_scratch(jobs, n * 16, n, |i, x, t| {
             let qi = &self.q()[i];
             kernels::center_lift(t, last, &q_last, half, qi);
             if representation == Representation::Evaluation {
