@@ -24,12 +24,13 @@ macro_rules! dispatched {
                 fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512dq")
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
                     && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("bmi2")
                 {
-                    // SAFETY: the CPU supports every feature `avx512` is compiled with
-                    // (avx512dq and avx512vl imply avx512f and avx2; bmi2 checked).
+                    // SAFETY: the CPU supports every feature `avx512` is compiled with.
                     return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
@@ -276,7 +277,10 @@ pub(crate) fn gather_automorphism(out: &mut [u64], input: &[u64], permutation: &
         gather_scalar(out, input, permutation);
         return;
     }
-    for (out_block, perm_block) in out.chunks_mut(GATHER_BLOCK).zip(permutation.chunks(GATHER_BLOCK)) {
+    for (out_block, perm_block) in out
+        .chunks_mut(GATHER_BLOCK)
+        .zip(permutation.chunks(GATHER_BLOCK))
+    {
         let start = perm_block[0] as usize / GATHER_BLOCK * GATHER_BLOCK;
         let source = &input[start..(start + GATHER_BLOCK).min(input.len())];
         std::hint::black_box(source.iter().step_by(8).fold(0u64, |acc, &v| acc ^ v));

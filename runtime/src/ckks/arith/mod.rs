@@ -5,6 +5,14 @@
 //! `RnsPoly` (`poly`) stores limbs and is operated on with a `&RingContext`; `basis` holds
 //! the key-switching and rescaling conversions; `sampling` produces secret and public
 //! randomness. See ARCHITECTURE.md, "arith conventions".
+//!
+//! Speed: NTTs are tfhe-ntt's (AVX-512 IFMA for primes < 2^50, AVX-512 / AVX2 otherwise);
+//! the entry-wise loops and the base-conversion rows have AVX-512 and IFMA versions chosen
+//! at run time (`ENSI_SIMD=scalar|avx512|ifma` caps the level), with portable fallbacks.
+//! Limbs of primes below 2^50 take the IFMA paths everywhere (NTT ~1.7x faster, pointwise
+//! ~3.5x, conversion rows ~3x), so special primes of at most 50 bits make ModDown faster.
+//! Parallelism is rayon over limbs or coefficient blocks; it switches itself off in a
+//! one-thread pool.
 
 #![cfg_attr(
     test,

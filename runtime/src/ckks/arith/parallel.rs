@@ -84,18 +84,28 @@ where
 
 /// `for_each_job` with a zeroed scratch buffer of `scratch_len` words per worker, reused
 /// across that worker's jobs (so a limb-sized temporary stays in cache).
-pub(crate) fn for_each_job_with_scratch<T, F>(jobs: Vec<T>, job_elements: usize, scratch_len: usize, f: F)
-where
+pub(crate) fn for_each_job_with_scratch<T, F>(
+    jobs: Vec<T>,
+    job_elements: usize,
+    scratch_len: usize,
+    f: F,
+) where
     T: Send,
     F: Fn(usize, T, &mut [u64]) + Send + Sync,
 {
     let total = jobs.len() * job_elements;
-    if jobs.len() > 1 && total >= Work::Heavy.min_parallel_elements() && rayon::current_num_threads() > 1 {
-        jobs.into_par_iter()
-            .enumerate()
-            .for_each_init(|| vec![0u64; scratch_len], |scratch, (i, job)| f(i, job, scratch));
+    if jobs.len() > 1
+        && total >= Work::Heavy.min_parallel_elements()
+        && rayon::current_num_threads() > 1
+    {
+        jobs.into_par_iter().enumerate().for_each_init(
+            || vec![0u64; scratch_len],
+            |scratch, (i, job)| f(i, job, scratch),
+        );
     } else {
         let mut scratch = vec![0u64; scratch_len];
-        jobs.into_iter().enumerate().for_each(|(i, job)| f(i, job, &mut scratch));
+        jobs.into_iter()
+            .enumerate()
+            .for_each(|(i, job)| f(i, job, &mut scratch));
     }
 }

@@ -739,7 +739,12 @@ mod tests {
         for g in elements {
             let permutation = ring.ntt_permutation(g);
             let want: Vec<u64> = permutation.iter().map(|&p| a.limb(0)[p as usize]).collect();
-            assert_eq!(a.automorphism(&ring, g).limb(0), &want[..], "g = {}", g.value());
+            assert_eq!(
+                a.automorphism(&ring, g).limb(0),
+                &want[..],
+                "g = {}",
+                g.value()
+            );
         }
     }
 

@@ -432,6 +432,13 @@ mod tests {
     }
 
     #[test]
+    fn ring_and_polys_are_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RingContext>();
+        assert_send_sync::<crate::ckks::arith::RnsPoly>();
+    }
+
+    #[test]
     fn rotation_elements_form_the_five_orbit() {
         let ring = test_ring(6, 1, 0, 1, NttBackend::Reference);
         assert_eq!(ring.rotation(0).value(), 1);
