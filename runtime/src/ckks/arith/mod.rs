@@ -9,8 +9,9 @@
 //! Speed: NTTs are tfhe-ntt's (AVX-512 IFMA for primes < 2^50, AVX-512 / AVX2 otherwise);
 //! the entry-wise loops and the base-conversion rows have AVX-512 and IFMA versions chosen
 //! at run time (`ENSI_SIMD=scalar|avx512|ifma` caps the level), with portable fallbacks.
-//! Limbs of primes below 2^50 take the IFMA paths everywhere (NTT ~1.7x faster, pointwise
-//! ~3.5x, conversion rows ~3x), so special primes of at most 50 bits make ModDown faster.
+//! Limbs of primes below 2^50 take the IFMA paths (NTT ~1.7x faster, pointwise ~3.5x);
+//! base-conversion rows use IFMA whenever their target prime is below 2^50, whatever the
+//! source widths, and Montgomery-reduced u128 sums otherwise.
 //! Parallelism is rayon over limbs or coefficient blocks; it switches itself off in a
 //! one-thread pool.
 
