@@ -17,7 +17,7 @@ use super::primes::is_ntt_friendly;
 /// Smallest and largest supported log2(N).
 pub const LOG_N_RANGE: (u32, u32) = (1, 17);
 
-/// An automorphism X -> X^g of Z[X]/(X^N + 1), g odd in [1, 2N).
+/// An automorphism X -> X^g of `Z[X]/(X^N + 1)`, g odd in `[1, 2N)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GaloisElement(u64);
 
