@@ -316,6 +316,40 @@ fn poly_ops<M: Measurement>(c: &mut Criterion<M>) {
                     acc.inner_product_assign(&ring, &[&ext, &key, &ext], &[&key, &ext, &key])
                 })
             });
+            // The arithmetic of one hybrid key switch at the top level (no automorphism):
+            // 3 ModUps of c1 (each INTT 7 + convert + NTT 19), the two inner products with
+            // a 3-digit key over Q*P, and two ModDowns.
+            let keys: Vec<RnsPoly> = (0..6)
+                .map(|k| {
+                    RnsPoly::uniform_from_seed(
+                        &ring,
+                        &seed(10 + k),
+                        Q_LIMBS,
+                        true,
+                        Representation::Evaluation,
+                    )
+                })
+                .collect();
+            let digits = ring.digits_at_level(Q_LIMBS - 1);
+            let mut ups: Vec<RnsPoly> = (0..digits).map(|_| ext.clone()).collect();
+            group.bench_function(id("key_switch_arith_21"), |bch| {
+                bch.iter(|| {
+                    for (d, up) in ups.iter_mut().enumerate() {
+                        ring.mod_up_into(black_box(&a), d, up);
+                    }
+                    let up_refs: Vec<&RnsPoly> = ups.iter().collect();
+                    let key_b: Vec<&RnsPoly> = keys[..digits].iter().collect();
+                    let key_a: Vec<&RnsPoly> = keys[digits..].iter().collect();
+                    let mut acc0 = RnsPoly::zero(&ring, Q_LIMBS, true, Representation::Evaluation);
+                    let mut acc1 = acc0.clone();
+                    RnsPoly::inner_product_pair(
+                        &ring, &mut acc0, &mut acc1, &up_refs, &key_b, &key_a,
+                    );
+                    ring.mod_down(&mut acc0);
+                    ring.mod_down(&mut acc1);
+                    (acc0, acc1)
+                })
+            });
             let mut two = a.clone();
             two.drop_last_q_limbs(Q_LIMBS - 2);
             two.set_representation(Representation::Coefficient);

@@ -230,6 +230,22 @@ pub(crate) fn inner_product(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Mod
     }
 }
 
+/// `out0 = sum_j a_j * b_j` and `out1 = sum_j a_j * c_j` mod q over `terms` = [(a_j, b_j, c_j)].
+pub(crate) fn inner_product_pair(
+    out0: &mut [u64],
+    out1: &mut [u64],
+    terms: &[(&[u64], &[u64], &[u64])],
+    m: &Modulus,
+) {
+    if simd::inner_product_pair(out0, out1, terms, m) {
+        return;
+    }
+    let first: Vec<(&[u64], &[u64])> = terms.iter().map(|&(a, b, _)| (a, b)).collect();
+    let second: Vec<(&[u64], &[u64])> = terms.iter().map(|&(a, _, c)| (a, c)).collect();
+    inner_product(out0, &first, m);
+    inner_product(out1, &second, m);
+}
+
 /// `out = out * other mod q`, entry-wise.
 pub(crate) fn mul(out: &mut [u64], other: &[u64], m: &Modulus) {
     if !simd::mul(out, other, m) {

@@ -9,7 +9,7 @@ use zeroize::Zeroize;
 use super::Error;
 use super::crt::centered_f64_range;
 use super::kernels;
-use super::parallel::{Work, for_each_limb, for_each_limb_with};
+use super::parallel::{Work, for_each_job, for_each_limb, for_each_limb_with};
 use super::ring::{GaloisElement, RingContext};
 
 /// Whether limbs hold coefficients or NTT-domain evaluations.
@@ -362,6 +362,53 @@ impl RnsPoly {
         });
     }
 
+    /// `out0 = sum_j lhs[j] * rhs0[j]` and `out1 = sum_j lhs[j] * rhs1[j]` in one pass that
+    /// reads each `lhs[j]` once: the two halves of a key switch's inner product with the
+    /// key (b_j, a_j), where the ModUp digits are `lhs`.
+    ///
+    /// # Panics
+    /// If the lists differ in length or any shape differs from `out0`'s.
+    pub fn inner_product_pair(
+        ring: &RingContext,
+        out0: &mut Self,
+        out1: &mut Self,
+        lhs: &[&Self],
+        rhs0: &[&Self],
+        rhs1: &[&Self],
+    ) {
+        assert!(
+            lhs.len() == rhs0.len() && lhs.len() == rhs1.len(),
+            "inner product of lists of different lengths"
+        );
+        for p in lhs.iter().chain(rhs0).chain(rhs1).copied().chain([&*out1]) {
+            out0.assert_same_shape(p);
+        }
+        out0.assert_ring(ring);
+        let (n, q_limbs) = (out0.n, out0.q_limbs);
+        let jobs: Vec<(&mut [u64], &mut [u64])> = out0
+            .data
+            .chunks_mut(n)
+            .zip(out1.data.chunks_mut(n))
+            .collect();
+        for_each_job(jobs, n * lhs.len() * 2, |i, (o0, o1)| {
+            let m = ring.limb_modulus(q_limbs, i);
+            let range = i * n..(i + 1) * n;
+            let terms: Vec<(&[u64], &[u64], &[u64])> = lhs
+                .iter()
+                .zip(rhs0)
+                .zip(rhs1)
+                .map(|((a, b0), b1)| {
+                    (
+                        &a.data[range.clone()],
+                        &b0.data[range.clone()],
+                        &b1.data[range.clone()],
+                    )
+                })
+                .collect();
+            kernels::inner_product_pair(o0, o1, &terms, m);
+        });
+    }
+
     /// Multiplies limb i by `scalars[i]` (one residue per limb, each < its prime; Shoup).
     ///
     /// # Panics
@@ -654,6 +701,28 @@ mod tests {
             check(&shifted, &|m, x, _, _| {
                 m.add(x, m.from_i128(-123_456_789_012_345_678_901_234))
             });
+        }
+    }
+
+    #[test]
+    fn inner_product_pair_matches_two_inner_products() {
+        for ring in [
+            test_ring(6, 3, 2, 2, NttBackend::Fast),
+            test_ring_62(5, 3, 2, 2),
+        ] {
+            let polys: Vec<RnsPoly> = (0..9)
+                .map(|k| random_poly(&ring, 100 + k, 3, true, Representation::Evaluation))
+                .collect();
+            let lhs: Vec<&RnsPoly> = polys[..3].iter().collect();
+            let rhs0: Vec<&RnsPoly> = polys[3..6].iter().collect();
+            let rhs1: Vec<&RnsPoly> = polys[6..].iter().collect();
+            let mut want0 = RnsPoly::zero(&ring, 3, true, Representation::Evaluation);
+            let mut want1 = want0.clone();
+            want0.inner_product_assign(&ring, &lhs, &rhs0);
+            want1.inner_product_assign(&ring, &lhs, &rhs1);
+            let (mut got0, mut got1) = (polys[0].clone(), polys[1].clone());
+            RnsPoly::inner_product_pair(&ring, &mut got0, &mut got1, &lhs, &rhs0, &rhs1);
+            assert_eq!((got0, got1), (want0, want1));
         }
     }
 

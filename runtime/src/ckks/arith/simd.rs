@@ -85,6 +85,26 @@ pub(crate) fn inner_product(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Mod
     true
 }
 
+/// `inner_product` for two right-hand sides sharing the left one; false if that path does
+/// not apply.
+pub(crate) fn inner_product_pair(
+    out0: &mut [u64],
+    out1: &mut [u64],
+    terms: &[(&[u64], &[u64], &[u64])],
+    m: &Modulus,
+) -> bool {
+    let bound_ok = (terms.len() as u128) << (m.bits() + 1) <= 1u128 << 52;
+    if path(simd_level(), m) != SimdLevel::Ifma || !bound_ok {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: IFMA detected, q < 2^50 and the term bound checked just above.
+    unsafe {
+        x86::inner_product_pair_ifma(out0, out1, terms, m)
+    };
+    true
+}
+
 /// `out = out * b mod q`; false if no vector path applies (the caller then loops itself).
 pub(crate) fn mul(out: &mut [u64], b: &[u64], m: &Modulus) -> bool {
     run(out, m, |path, out| match path {
@@ -369,6 +389,61 @@ pub(crate) mod x86 {
             let c = done + k;
             let acc: u128 = terms.iter().map(|(a, b)| a[c] as u128 * b[c] as u128).sum();
             *o = m.reduce_u128(acc);
+        }
+    }
+
+    /// `inner_product_ifma` for two right-hand sides: each a_j is loaded once.
+    ///
+    /// # Safety
+    /// As `inner_product_ifma`.
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(crate) unsafe fn inner_product_pair_ifma(
+        out0: &mut [u64],
+        out1: &mut [u64],
+        terms: &[(&[u64], &[u64], &[u64])],
+        m: &Modulus,
+    ) {
+        let barrett = Barrett52::new(m);
+        let zero = _mm512_setzero_si512();
+        let len = out0.len().min(out1.len());
+        let chunks = len / 8;
+        let vector = |x: &[u64], c: usize| -> __m512i {
+            let x: &[u64; 8] = x[c..c + 8]
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("8 values"));
+            load(x)
+        };
+        for chunk in 0..chunks {
+            let c = chunk * 8;
+            let (mut lo0, mut hi0, mut lo1, mut hi1) = (zero, zero, zero, zero);
+            for &(a, b0, b1) in terms {
+                let a = vector(a, c);
+                let (b0, b1) = (vector(b0, c), vector(b1, c));
+                lo0 = _mm512_madd52lo_epu64(lo0, a, b0);
+                hi0 = _mm512_madd52hi_epu64(hi0, a, b0);
+                lo1 = _mm512_madd52lo_epu64(lo1, a, b1);
+                hi1 = _mm512_madd52hi_epu64(hi1, a, b1);
+            }
+            let o0: &mut [u64; 8] = (&mut out0[c..c + 8])
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("8 values"));
+            store(o0, barrett.reduce(lo0, hi0));
+            let o1: &mut [u64; 8] = (&mut out1[c..c + 8])
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("8 values"));
+            store(o1, barrett.reduce(lo1, hi1));
+        }
+        for c in chunks * 8..len {
+            let acc0: u128 = terms
+                .iter()
+                .map(|&(a, b, _)| a[c] as u128 * b[c] as u128)
+                .sum();
+            let acc1: u128 = terms
+                .iter()
+                .map(|&(a, _, b)| a[c] as u128 * b[c] as u128)
+                .sum();
+            out0[c] = m.reduce_u128(acc0);
+            out1[c] = m.reduce_u128(acc1);
         }
     }
 
