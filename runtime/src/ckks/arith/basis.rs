@@ -12,6 +12,7 @@ use super::kernels;
 use super::modulus::{Modulus, ShoupConstant};
 use super::parallel::{Work, for_each_job, for_each_job_with_scratch, for_each_limb};
 use super::poly::{Representation, RnsPoly};
+use super::scratch;
 use super::simd;
 
 /// Coefficients per block of the conversion kernel: the `y` block (sources x BLOCK words)
@@ -465,18 +466,54 @@ impl RingContext {
         let digit_data = &input.as_slice()[range.start * n..range.end * n];
 
         // Source limbs in the coefficient domain (unnormalized when coming from the NTT domain).
-        let (scale, scratch) = match input.representation() {
-            Representation::Coefficient => (SourceScale::One, None),
-            Representation::Evaluation => {
-                let mut scratch = digit_data.to_vec();
-                for_each_limb(Work::Heavy, &mut scratch, n, |i, limb| {
+        let coefficient_input = input.representation() == Representation::Coefficient;
+        if coefficient_input {
+            self.mod_up_from_source(
+                converter,
+                q_limbs,
+                range,
+                digit_data,
+                digit_data,
+                SourceScale::One,
+                true,
+                out,
+            );
+        } else {
+            scratch::with_scratch(digit_data.len(), |source| {
+                source.copy_from_slice(digit_data);
+                for_each_limb(Work::Heavy, source, n, |i, limb| {
                     self.limb_kernel(q_limbs, range.start + i)
                         .inverse_unnormalized(limb);
                 });
-                (SourceScale::TimesN, Some(scratch))
-            }
-        };
-        let source = scratch.as_deref().unwrap_or(digit_data);
+                self.mod_up_from_source(
+                    converter,
+                    q_limbs,
+                    range.clone(),
+                    digit_data,
+                    source,
+                    SourceScale::TimesN,
+                    false,
+                    out,
+                );
+            });
+        }
+    }
+
+    /// The rest of ModUp once the digit's limbs are in the coefficient domain (`source`):
+    /// copy the NTT-domain digit limbs, convert to the other limbs, NTT those.
+    #[allow(clippy::too_many_arguments, reason = "the state of one ModUp call")]
+    fn mod_up_from_source(
+        &self,
+        converter: &BaseConverter,
+        q_limbs: usize,
+        range: std::ops::Range<usize>,
+        digit_data: &[u64],
+        source: &[u64],
+        scale: SourceScale,
+        coefficient_input: bool,
+        out: &mut RnsPoly,
+    ) {
+        let n = self.n();
 
         out.set_representation(Representation::Evaluation);
         let out_data = out.as_mut_slice();
@@ -514,7 +551,7 @@ impl RingContext {
         );
         let mut ntt_jobs: Vec<(usize, &mut [u64])> =
             rows.iter().map(|&(_, index)| index).zip(targets).collect();
-        if input.representation() == Representation::Coefficient {
+        if coefficient_input {
             ntt_jobs.extend(digit_limbs);
         }
         for_each_job(ntt_jobs, n * 16, |_, (index, limb)| {
@@ -554,19 +591,20 @@ impl RingContext {
                 (SourceScale::TimesN, &*p_part)
             }
         };
-        let mut converted = vec![0u64; q_limbs * n];
-        let outputs = converted.chunks_mut(n).enumerate().collect();
-        converter.convert(p_coeffs, scale, ConversionMode::Centered, outputs);
-
-        let p_inv = self.p_inv_mod_q();
-        let jobs: Vec<(&mut [u64], &mut [u64])> =
-            q_part.chunks_mut(n).zip(converted.chunks_mut(n)).collect();
-        for_each_job(jobs, n * 16, |i, (x, t)| {
-            let qi = &self.q()[i];
-            if representation == Representation::Evaluation {
-                self.limb_kernel(q_limbs, i).forward(t);
-            }
-            kernels::sub_mul_shoup(x, t, p_inv[i], qi);
+        scratch::with_scratch(q_limbs * n, |converted| {
+            // Every word of `converted` is written by the conversion before it is read.
+            let outputs = converted.chunks_mut(n).enumerate().collect();
+            converter.convert(p_coeffs, scale, ConversionMode::Centered, outputs);
+            let p_inv = self.p_inv_mod_q();
+            let jobs: Vec<(&mut [u64], &mut [u64])> =
+                q_part.chunks_mut(n).zip(converted.chunks_mut(n)).collect();
+            for_each_job(jobs, n * 16, |i, (x, t)| {
+                let qi = &self.q()[i];
+                if representation == Representation::Evaluation {
+                    self.limb_kernel(q_limbs, i).forward(t);
+                }
+                kernels::sub_mul_shoup(x, t, p_inv[i], qi);
+            });
         });
         poly.drop_special_limbs();
     }

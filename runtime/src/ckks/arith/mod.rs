@@ -31,6 +31,7 @@ pub mod sampling;
 mod crt;
 mod kernels;
 mod parallel;
+mod scratch;
 mod simd;
 #[cfg(test)]
 mod test_util;

@@ -82,8 +82,9 @@ where
     }
 }
 
-/// `for_each_job` with a zeroed scratch buffer of `scratch_len` words per worker, reused
-/// across that worker's jobs (so a limb-sized temporary stays in cache).
+/// `for_each_job` with a scratch buffer of `scratch_len` words per job, taken from the
+/// worker's pool (`scratch::with_scratch`: stale contents, so a limb-sized temporary is
+/// reused from cache rather than allocated).
 pub(crate) fn for_each_job_with_scratch<T, F>(
     jobs: Vec<T>,
     job_elements: usize,
@@ -93,19 +94,7 @@ pub(crate) fn for_each_job_with_scratch<T, F>(
     T: Send,
     F: Fn(usize, T, &mut [u64]) + Send + Sync,
 {
-    let total = jobs.len() * job_elements;
-    if jobs.len() > 1
-        && total >= Work::Heavy.min_parallel_elements()
-        && rayon::current_num_threads() > 1
-    {
-        jobs.into_par_iter().enumerate().for_each_init(
-            || vec![0u64; scratch_len],
-            |scratch, (i, job)| f(i, job, scratch),
-        );
-    } else {
-        let mut scratch = vec![0u64; scratch_len];
-        jobs.into_iter()
-            .enumerate()
-            .for_each(|(i, job)| f(i, job, &mut scratch));
-    }
+    for_each_job(jobs, job_elements, |i, job| {
+        super::scratch::with_scratch(scratch_len, |scratch| f(i, job, scratch))
+    });
 }
