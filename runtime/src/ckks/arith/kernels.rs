@@ -3,7 +3,9 @@
 //! Each loop body is written once, `#[inline(always)]`, and instantiated for AVX-512 and
 //! AVX2 through `#[target_feature]` wrappers chosen at run time, so the compiler can
 //! vectorize the branch-free parts with the wide registers; the portable instance runs
-//! elsewhere. Inputs are in `[0, q)` and so are outputs.
+//! elsewhere. Loops with 64x64-bit products, which compilers do not vectorize, go to the
+//! hand-written AVX-512 / IFMA kernels of `simd` first. Inputs are in `[0, q)` and so are
+//! outputs.
 
 use super::modulus::{Modulus, ShoupConstant};
 use super::simd;
