@@ -368,8 +368,12 @@ impl Machine<'_> {
             }
             Op::Slice { a, start, count } => {
                 let range = *start as usize..(*start + *count) as usize;
-                let mut x = self.owned(index, instr, *a)?;
-                x.drain(range).collect()
+                if instr.frees.contains(a) {
+                    let mut x = self.owned(index, instr, *a)?;
+                    x.drain(range).collect()
+                } else {
+                    self.operand(index, *a)?[range].to_vec()
+                }
             }
             Op::Concat { parts } => {
                 let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! Repacking between layouts: masks, rotations and accumulation from `schedule::repack_schedule`, then a fold into fewer slots.
 
-use super::slots::{SlotVectors, add_assign, rotate_left, zeros};
+use super::slots::{SlotVectors, zeros};
 use crate::plan::Layout;
 use crate::plan::schedule::{RepackMove, fold_rotations, repack_schedule};
 
@@ -77,31 +77,24 @@ impl Repacking {
     }
 
     /// Applies the repack to the source's slot vectors (see the type's documentation).
+    ///
+    /// Every moved value lands in slots `0..n_to` of the working width, so the fold only
+    /// adds exact zeros to them: the result is accumulated directly in `n_to` slots, equal
+    /// bit for bit to the mask-rotate-fold recipe without its `W`-slot temporaries.
     pub fn apply(&self, source: &[Vec<f64>]) -> SlotVectors {
-        let width = self.width();
-        let from_slots = self.from.slots as usize;
-        let mut acc = zeros(self.to.ciphertexts() as usize, width);
+        let width = self.width() as i64;
+        let (from_slots, to_slots) = (self.from.slots as usize, self.to.slots as usize);
+        let mut out = zeros(self.to.ciphertexts() as usize, to_slots);
         for m in &self.moves {
             // rot_left(mask ⊙ src, rotation) puts source slot s at s − rotation (mod W).
-            let (src, dst) = (&source[m.from as usize], &mut acc[m.to as usize]);
+            let (src, dst) = (&source[m.from as usize], &mut out[m.to as usize]);
             let rotation = i64::from(m.rotation);
             for &slot in &m.slots {
-                let target = (i64::from(slot) - rotation).rem_euclid(width as i64) as usize;
-                dst[target] += src[slot as usize % from_slots];
+                let target = (i64::from(slot) - rotation).rem_euclid(width) as usize;
+                debug_assert!(target < to_slots, "repack targets lie in the destination");
+                dst[target % to_slots] += src[slot as usize % from_slots];
             }
         }
-        let to_slots = self.to.slots as usize;
-        if to_slots < width {
-            let mut rotated = vec![0.0; width];
-            for vector in &mut acc {
-                for stride in self.fold_rotations() {
-                    rotated.copy_from_slice(vector);
-                    rotate_left(&mut rotated, i64::from(stride));
-                    add_assign(vector, &rotated);
-                }
-                vector.truncate(to_slots);
-            }
-        }
-        acc
+        out
     }
 }
