@@ -172,7 +172,7 @@ fn resolve(
         });
     };
     if found.kind() != weight.kind {
-        return Err(ExecError::WeightKind {
+        return Err(ExecError::WrongKind {
             name: name.to_owned(),
             expected: weight.kind,
             found: found.kind(),

@@ -18,7 +18,7 @@ pub enum ExecError {
     },
     /// The checkpoint has the tensor, but of another kind.
     #[error("`{name}` is a {found} in the checkpoint, but the plan uses a {expected}")]
-    WeightKind {
+    WrongKind {
         /// Tensor name.
         name: String,
         /// The kind the plan expects.

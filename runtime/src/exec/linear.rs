@@ -228,6 +228,9 @@ impl BlockDiagonals {
     }
 
     /// Writes the slot vector of `diag(output, input, diagonal)` into `out`.
+    ///
+    /// # Panics
+    /// If an index is out of range or `out` is shorter than the slot count.
     pub fn fill_diagonal(&self, output: u32, input: u32, diagonal: u32, out: &mut [f64]) {
         self.fill_shifted(output, input, diagonal, 0, out);
     }
@@ -237,7 +240,8 @@ impl BlockDiagonals {
     /// one left rotation of the giant step's sum puts it back.
     ///
     /// # Panics
-    /// If `(giant, baby)` names no diagonal ([`DiagonalSchedule::diagonal`]).
+    /// If `(giant, baby)` names no diagonal ([`DiagonalSchedule::diagonal`]), an index is out
+    /// of range or `out` is shorter than the slot count.
     pub fn fill_prerotated(&self, output: u32, input: u32, giant: u32, baby: u32, out: &mut [f64]) {
         let diagonal = self.schedule.diagonal(giant, baby);
         let diagonal = diagonal.unwrap_or_else(|| panic!("no diagonal at ({giant}, {baby})"));

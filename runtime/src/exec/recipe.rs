@@ -31,6 +31,9 @@ pub fn materialize(recipe: &PlainRecipe, weights: &BoundWeights) -> Result<SlotV
 ///
 /// For one ciphertext at a time: the encrypted executor encodes plaintexts at their level of
 /// use and need not hold a whole recipe.
+///
+/// # Panics
+/// If `out` is shorter than the layout's slot count.
 pub fn materialize_into(
     recipe: &PlainRecipe,
     weights: &BoundWeights,

@@ -57,7 +57,7 @@ impl Repacking {
     /// Writes the mask of move `index` into `out` (`W` entries).
     ///
     /// # Panics
-    /// If `index` is not a move.
+    /// If `index` is not a move or `out` is shorter than [`Self::width`].
     pub fn fill_mask(&self, index: usize, out: &mut [f64]) {
         out.fill(0.0);
         for &slot in &self.moves[index].slots {

@@ -430,13 +430,35 @@ fn bad_inputs_and_foreign_certificates_are_refused() {
     let tiny = crate::plan::check::tests::tiny_plan();
     let tiny_info = check(&tiny).unwrap();
     assert_eq!(
-        PlaintextExecutor::new(&plan, &tiny_info, &weights).unwrap_err(),
-        ExecError::ForeignInfo
+        PlaintextExecutor::new(&plan, &tiny_info, &weights)
+            .unwrap_err()
+            .to_string(),
+        "the plan info does not describe this plan (check the plan that is run)"
     );
     assert_eq!(
         PlaintextExecutor::new(&tiny, &tiny_info, &weights)
             .unwrap_err()
             .to_string(),
         "the weights were bound for another plan (bind them to the plan that is run)"
+    );
+}
+
+#[test]
+fn an_operand_freed_too_early_is_an_error_not_a_panic() {
+    // A plan edited after its check: v0 is freed by the instruction that defines it.
+    let mut b = Builder::new();
+    let x = b.input(dense());
+    let y = b.push(Op::Neg { a: x });
+    b.output("y", y);
+    let (mut plan, info) = b.finish();
+    plan.instrs[1].frees.clear();
+    plan.instrs[0].frees.push(x);
+    let weights = BoundWeights::trusting_matrices(&plan, None).unwrap();
+    let inputs = [encode(&dense(), &random_activation(14, 5, 6)).unwrap()];
+    let error = run(&plan, &info, &weights, &inputs).unwrap_err();
+    assert_eq!(error, ExecError::DeadOperand { instr: 1, value: x });
+    assert_eq!(
+        error.to_string(),
+        "instruction 1 uses v0, which is not live"
     );
 }
