@@ -288,14 +288,13 @@ impl Machine<'_> {
                 self.work.ct_mults += result_count;
                 self.map(index, instr, *a, |x| x * x)?
             }
-            Op::Rescale { a } | Op::DropLevels { a, .. } | Op::Bootstrap { a, .. } => {
-                if let Op::Bootstrap { .. } = instr.op {
-                    let layout = plan.value(*a).layout;
-                    let measured =
-                        BootstrapDiagnostic::measure(index, *a, &layout, self.operand(index, *a)?);
-                    self.diagnostics.bootstraps.push(measured);
-                    self.work.bootstrapped += result_count;
-                }
+            Op::Rescale { a } | Op::DropLevels { a, .. } => self.owned(index, instr, *a)?,
+            Op::Bootstrap { a, .. } => {
+                let layout = plan.value(*a).layout;
+                let measured =
+                    BootstrapDiagnostic::measure(index, *a, &layout, self.operand(index, *a)?);
+                self.diagnostics.bootstraps.push(measured);
+                self.work.bootstrapped += result_count;
                 self.owned(index, instr, *a)?
             }
             Op::MulPlain { a, plain, .. } => {
