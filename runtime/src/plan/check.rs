@@ -7,7 +7,7 @@
 use super::Plan;
 use super::layout::LayoutError;
 use super::op::{LinearMethod, Op, ValueId, ValueType};
-use super::recipe::WeightKind;
+use super::recipe::{PlainRecipe, WeightKind};
 
 /// Relative tolerance on exact scales: both sides compute them with the same f64 formulas, so
 /// any real disagreement is many orders of magnitude above it.
@@ -110,6 +110,17 @@ pub enum CheckError {
         /// The value.
         value: ValueId,
     },
+    /// A table entry (plaintext recipe, input, approximation) is malformed or refers to a
+    /// weight of the wrong kind or shape.
+    #[error("{what} {index}: {problem}")]
+    BadEntry {
+        /// Which table (`plaintext`, `input`, `approximation`).
+        what: &'static str,
+        /// Index in that table.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// A freed value is still used later, or freed twice.
     #[error("instruction {instr} frees {value}, which is {problem}")]
     BadFree {
@@ -151,6 +162,7 @@ pub fn check(plan: &Plan) -> Result<PlanInfo, CheckError> {
             .validate()
             .map_err(|source| CheckError::Layout { value, source })?;
     }
+    check_tables(plan)?;
     let q = &plan.params.q;
     let mut last_use = vec![usize::MAX; plan.values.len()];
     let mut bootstraps = (0usize, 0u64);
@@ -251,9 +263,110 @@ pub fn check(plan: &Plan) -> Result<PlanInfo, CheckError> {
     })
 }
 
+/// Checks the tables instructions refer to: every plaintext recipe, input signature and
+/// approximation is well formed, and the weights they name have the kind and shape they use.
+fn check_tables(plan: &Plan) -> Result<(), CheckError> {
+    let weight = |id: super::op::WeightId, kind: WeightKind| {
+        let w = plan.weights.get(id.0 as usize).ok_or_else(|| {
+            format!(
+                "refers to weight {}, but the plan has {}",
+                id.0,
+                plan.weights.len()
+            )
+        })?;
+        if w.kind != kind {
+            return Err(format!("weight `{}` is a {}, not a {kind}", w.name, w.kind));
+        }
+        Ok(w)
+    };
+    for (index, recipe) in plan.plains.iter().enumerate() {
+        let entry = |problem: String| CheckError::BadEntry {
+            what: "plaintext",
+            index,
+            problem,
+        };
+        let layout = recipe.layout();
+        layout.validate().map_err(|e| entry(e.to_string()))?;
+        let columns = layout.columns;
+        match recipe {
+            PlainRecipe::ColumnVector {
+                weight: id, factor, ..
+            } => {
+                let w = weight(*id, WeightKind::Vector).map_err(entry)?;
+                if w.shape != [columns, 1] {
+                    return Err(entry(format!(
+                        "vector `{}` has {} entries for {columns} columns",
+                        w.name, w.shape[0]
+                    )));
+                }
+                if !factor.is_finite() {
+                    return Err(entry(format!("factor {factor} is not finite")));
+                }
+            }
+            PlainRecipe::ColumnValues { values, .. } => {
+                if values.len() != columns as usize || values.iter().any(|v| !v.is_finite()) {
+                    return Err(entry(format!(
+                        "needs {columns} finite values, has {}",
+                        values.len()
+                    )));
+                }
+            }
+            PlainRecipe::Rope {
+                head_dim,
+                theta,
+                factor,
+                ..
+            } => {
+                if *head_dim < 2 || head_dim % 2 != 0 || columns % head_dim != 0 {
+                    return Err(entry(format!(
+                        "head_dim {head_dim} must be even and divide the {columns} columns"
+                    )));
+                }
+                if !(theta.is_finite() && *theta > 0.0 && factor.is_finite()) {
+                    return Err(entry(format!("theta {theta}, factor {factor}")));
+                }
+            }
+            PlainRecipe::ValidMask { .. } => {}
+        }
+    }
+    for (index, input) in plan.inputs.iter().enumerate() {
+        let entry = |problem: String| CheckError::BadEntry {
+            what: "input",
+            index,
+            problem,
+        };
+        input.layout.validate().map_err(|e| entry(e.to_string()))?;
+        let w = weight(input.embedding, WeightKind::Matrix).map_err(entry)?;
+        if w.shape[1] != input.layout.columns {
+            return Err(entry(format!(
+                "embedding `{}` has {} columns, the layout {}",
+                w.name, w.shape[1], input.layout.columns
+            )));
+        }
+    }
+    for (index, approx) in plan.approximations.iter().enumerate() {
+        let finite = approx.coefficients.iter().all(|c| c.is_finite());
+        if !(approx.lo.is_finite() && approx.hi.is_finite() && approx.lo < approx.hi && finite)
+            || approx.coefficients.is_empty()
+        {
+            return Err(CheckError::BadEntry {
+                what: "approximation",
+                index,
+                problem: format!(
+                    "`{}` needs a finite interval lo < hi and finite coefficients",
+                    approx.function
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The type an op's typing rule gives its result (the declared type supplies what the rule
 /// leaves free: a polynomial's or bootstrap's output scale, a rotation's layout claim).
-fn derive(
+///
+/// Crate-visible so that test plan builders derive result types with the verifier's own rules.
+pub(crate) fn derive(
     plan: &Plan,
     instr: usize,
     op: &Op,
@@ -287,6 +400,17 @@ fn derive(
                 "scales differ: 2^{:.6} vs 2^{:.6}",
                 a.scale.log2(),
                 b.scale.log2()
+            )));
+        }
+        Ok(())
+    };
+    // Ops that relabel the layout (rotations, ciphertext sums, slices) never change the length
+    // of the slot vectors; executors size their buffers by it.
+    let keeps_slots = |a: &ValueType| -> Result<(), CheckError> {
+        if declared.layout.slots != a.layout.slots {
+            return Err(bad(format!(
+                "the result layout has {} slots, the operand {}",
+                declared.layout.slots, a.layout.slots
             )));
         }
         Ok(())
@@ -454,6 +578,7 @@ fn derive(
         }
         Op::Rotate { a, steps } => {
             let a = ty(*a);
+            keeps_slots(&a)?;
             let aligned = steps.rem_euclid(a.layout.block as i32) == 0;
             ValueType {
                 zero_padding: a.zero_padding && aligned,
@@ -463,6 +588,7 @@ fn derive(
         }
         Op::RotSum { a, step, count } => {
             let a = ty(*a);
+            keeps_slots(&a)?;
             if !count.is_power_of_two()
                 || u64::from(*step) * u64::from(*count) > u64::from(a.layout.slots)
             {
@@ -480,6 +606,7 @@ fn derive(
         }
         Op::SumCiphertexts { a, group } => {
             let a = ty(*a);
+            keeps_slots(&a)?;
             if *group == 0 || a.count % group != 0 {
                 return Err(bad(format!(
                     "{} ciphertexts do not split into groups of {group}",
@@ -494,6 +621,7 @@ fn derive(
         }
         Op::Slice { a, start, count } => {
             let a = ty(*a);
+            keeps_slots(&a)?;
             if *count == 0 || start.checked_add(*count).is_none_or(|end| end > a.count) {
                 return Err(bad(format!(
                     "slice {start}..{} of {} ciphertexts",
@@ -511,6 +639,7 @@ fn derive(
             let Some(first) = parts.first().map(|&p| ty(p)) else {
                 return Err(bad("concat of nothing".into()));
             };
+            keeps_slots(&first)?;
             let mut count = 0;
             let mut zero_padding = true;
             for &part in parts {
@@ -586,6 +715,13 @@ fn derive(
                         return Err(bad(
                             "the column method needs one column per ciphertext".into()
                         ));
+                    }
+                    // Outputs are sums of whole input ciphertexts: the slot vectors must match.
+                    if x.layout.slots != out.slots {
+                        return Err(bad(format!(
+                            "the column method needs equal slot counts: {} -> {out}",
+                            x.layout
+                        )));
                     }
                     x.scale
                 }
@@ -667,4 +803,4 @@ fn derive(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

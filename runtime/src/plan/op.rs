@@ -59,11 +59,13 @@ pub struct SignedRow {
 /// How a ternary linear layer is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LinearMethod {
-    /// ENSI's column method: one column per ciphertext on both sides; every output is a sum
-    /// and difference of input ciphertexts. No multiplication, no rotation, no level.
+    /// ENSI's column method: one column per ciphertext on both sides, equal slot counts;
+    /// every output is a sum and difference of whole input ciphertexts (padding included).
+    /// No multiplication, no rotation, no level.
     Columns,
     /// Block-diagonal method with baby-step giant-step: ternary plaintext diagonals, one
-    /// multiplicative level, rotations by multiples of the block size.
+    /// multiplicative level, rotations by multiples of the block size (the decomposition is
+    /// `crate::exec::BlockDiagonals`'s). The output's padding is zero.
     Diagonals {
         /// Baby steps per giant step (rotations hoisted on the input).
         baby_steps: u32,
@@ -164,7 +166,9 @@ pub enum Op {
         /// The positive factor.
         factor: f64,
     },
-    /// Rotates every ciphertext left by `steps` slots (slot j takes slot j + steps).
+    /// Rotates every ciphertext left by `steps` slots (slot j takes slot j + steps). The
+    /// declared result layout may relabel the data but keeps the slot count (as do `RotSum`,
+    /// `SumCiphertexts`, `Slice` and `Concat`).
     Rotate {
         /// Operand.
         a: ValueId,
@@ -231,7 +235,11 @@ pub enum Op {
         /// Level after the bootstrap.
         level: u32,
     },
-    /// Moves the data to another layout (masks and rotations; one level).
+    /// Moves the data to another layout (masks and rotations; one level). Masks and
+    /// rotations act in `max(slots)` of the two layouts ([`super::schedule::repack_schedule`]);
+    /// into fewer slots, a fold follows ([`super::schedule::fold_rotations`]) so the result
+    /// lives in the smaller subring. Padding and empty blocks of the result are zero. The
+    /// exact algorithm is `crate::exec::Repacking`'s.
     Repack {
         /// Operand.
         a: ValueId,

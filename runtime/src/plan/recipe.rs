@@ -30,6 +30,19 @@ pub enum WeightKind {
     Ternary,
     /// A vector of reals (a norm gain).
     Vector,
+    /// A matrix of reals: the embedding table the client reads its input rows from
+    /// ([`InputSignature::embedding`]); `shape` is `[vocab, hidden]`.
+    Matrix,
+}
+
+impl std::fmt::Display for WeightKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WeightKind::Ternary => "ternary matrix",
+            WeightKind::Vector => "vector",
+            WeightKind::Matrix => "float matrix",
+        })
+    }
 }
 
 /// How to build the slot vectors of a plaintext (one per ciphertext of `layout`).
@@ -130,7 +143,8 @@ impl PolyApprox {
 pub struct InputSignature {
     /// Name, for messages (`embeddings`).
     pub name: String,
-    /// Embedding table the client reads rows from (tied to the LM head in BitNet).
+    /// Embedding table the client reads rows from (tied to the LM head in BitNet): a
+    /// [`WeightKind::Matrix`] whose columns are the layout's columns.
     pub embedding: WeightId,
     /// Slot layout of the `[T, d]` embeddings.
     pub layout: Layout,

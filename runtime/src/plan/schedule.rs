@@ -107,6 +107,18 @@ pub fn repack_schedule(from: &Layout, to: &Layout) -> Vec<RepackMove> {
         .collect()
 }
 
+/// Left-rotation steps of the fold that ends a repack into fewer slots: `to.slots · 2^i` for
+/// `2^i < from.slots / to.slots` (none when the destination has at least as many slots).
+///
+/// After masking, rotating and accumulating in `from.slots` slots, every moved value sits in
+/// the first `to.slots` slots; adding these rotations (doubling, like [`rot_sum_rotations`])
+/// makes the vector `to.slots`-periodic, i.e. a ciphertext of the smaller subring that
+/// decodes to the same values in `to.slots` slots.
+pub fn fold_rotations(from: &Layout, to: &Layout) -> impl Iterator<Item = i32> + use<> {
+    let replicas = (from.slots / to.slots.max(1)).max(1);
+    rot_sum_rotations(to.slots, replicas)
+}
+
 /// Left-rotation steps of a `RotSum { step, count }`: `step · 2^i` for `2^i < count`.
 pub fn rot_sum_rotations(step: u32, count: u32) -> impl Iterator<Item = i32> {
     let rounds = count.max(1).trailing_zeros();
@@ -158,6 +170,24 @@ mod tests {
             assert_eq!(m.rotation, [0, -8, 16, 8][j]);
             assert_eq!(m.slots, vec![0, 1, 2, 3]);
         }
+    }
+
+    #[test]
+    fn folding_into_fewer_slots_adds_doubling_replica_strides() {
+        let dense = Layout {
+            slots: 64,
+            block: 8,
+            tokens: 4,
+            columns: 8,
+            group: 1,
+        };
+        let column = Layout::columns_packed(4, 8, 8);
+        assert_eq!(
+            fold_rotations(&dense, &column).collect::<Vec<_>>(),
+            vec![8, 16, 32]
+        );
+        assert_eq!(fold_rotations(&column, &dense).count(), 0);
+        assert_eq!(fold_rotations(&dense, &dense).count(), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::*;
 use crate::ckks::scheme::{ParamsLiteral, SecretDistribution, Security};
 use crate::plan::layout::Layout;
 use crate::plan::op::{Instr, PlainId, ValueId, ValueType, WeightId};
-use crate::plan::recipe::{InputSignature, OutputSignature, PlainRecipe, Region};
+use crate::plan::recipe::{InputSignature, OutputSignature, PlainRecipe, Region, WeightRef};
 use crate::plan::{ModelRef, PlanParams};
 
 const Q: [u64; 3] = [1_125_899_906_826_241, 1_099_511_480_321, 1_099_511_922_689];
@@ -57,7 +57,12 @@ pub(crate) fn tiny_plan() -> Plan {
         galois_elements: vec![],
         needs_relinearization: false,
         needs_bootstrapping: false,
-        weights: vec![],
+        weights: vec![WeightRef {
+            name: "model.embed_tokens.weight".into(),
+            kind: WeightKind::Matrix,
+            shape: [16, 8],
+            digest: [0; 32],
+        }],
         plains: vec![PlainRecipe::ColumnValues {
             values: vec![0.5; 8],
             layout,
@@ -247,4 +252,136 @@ fn the_text_form_names_every_instruction() {
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
+}
+
+#[test]
+fn malformed_table_entries_are_reported() {
+    let mut plan = tiny_plan();
+    plan.plains[0] = PlainRecipe::ColumnValues {
+        values: vec![0.5; 7],
+        layout: layout(),
+    };
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "plaintext 0: needs 8 finite values, has 7"
+    );
+
+    let mut plan = tiny_plan();
+    plan.plains[0] = PlainRecipe::ColumnVector {
+        weight: WeightId(0),
+        factor: 1.0,
+        layout: layout(),
+    };
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "plaintext 0: weight `model.embed_tokens.weight` is a float matrix, not a vector"
+    );
+
+    let mut plan = tiny_plan();
+    plan.plains[0] = PlainRecipe::Rope {
+        layout: layout(),
+        head_dim: 3,
+        theta: 10000.0,
+        sine: false,
+        factor: 1.0,
+        position_offset: 0,
+    };
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "plaintext 0: head_dim 3 must be even and divide the 8 columns"
+    );
+
+    let mut plan = tiny_plan();
+    plan.weights[0].shape = [16, 4];
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "input 0: embedding `model.embed_tokens.weight` has 4 columns, the layout 8"
+    );
+    plan.weights.clear();
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "input 0: refers to weight 0, but the plan has 0"
+    );
+
+    let mut plan = tiny_plan();
+    plan.approximations.push(crate::plan::PolyApprox {
+        function: "flat".into(),
+        lo: 1.0,
+        hi: 1.0,
+        coefficients: vec![1.0],
+        depth: 0,
+        max_error: 0.0,
+    });
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "approximation 0: `flat` needs a finite interval lo < hi and finite coefficients"
+    );
+}
+
+#[test]
+fn a_layout_claim_cannot_change_the_slot_count() {
+    let mut plan = tiny_plan();
+    plan.instrs[3].op = Op::Rotate {
+        a: ValueId(2),
+        steps: 16,
+    };
+    plan.values[3].layout.slots = 128;
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "instruction 3 (rotate): the result layout has 128 slots, the operand 64"
+    );
+}
+
+#[test]
+fn the_column_method_needs_equal_slot_counts() {
+    use crate::plan::op::{LinearMethod, SignedRow};
+    let mut plan = tiny_plan();
+    let column = |block| Layout::columns_packed(8, 8, block);
+    plan.weights.push(WeightRef {
+        name: "w".into(),
+        kind: WeightKind::Ternary,
+        shape: [8, 8],
+        digest: [0; 32],
+    });
+    plan.inputs[0].layout = column(16);
+    plan.values[0] = ValueType {
+        count: 8,
+        layout: column(16),
+        ..plan.values[0]
+    };
+    plan.instrs.truncate(1);
+    plan.values.truncate(1);
+    plan.outputs[0].value = ValueId(1);
+    plan.instrs.push(Instr {
+        op: Op::TernaryLinear {
+            x: ValueId(0),
+            weight: WeightId(1),
+            rows: (0..8).map(|row| SignedRow { row, negate: false }).collect(),
+            out: column(32),
+            method: LinearMethod::Columns,
+            plain_scale: 1.0,
+        },
+        result: ValueId(1),
+        frees: vec![ValueId(0)],
+        region: 0,
+    });
+    plan.values.push(ValueType {
+        layout: column(32),
+        ..plan.values[0]
+    });
+    assert!(
+        check(&plan).unwrap_err().to_string().starts_with(
+            "instruction 1 (ternary_linear): the column method needs equal slot counts"
+        ),
+    );
+    plan.instrs[1].op = Op::TernaryLinear {
+        x: ValueId(0),
+        weight: WeightId(1),
+        rows: (0..8).map(|row| SignedRow { row, negate: false }).collect(),
+        out: column(16),
+        method: LinearMethod::Columns,
+        plain_scale: 1.0,
+    };
+    plan.values[1].layout = column(16);
+    check(&plan).unwrap();
 }
