@@ -130,9 +130,12 @@ impl FloatVector {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"ensi vector v1");
         hasher.update(&(self.len as u64).to_le_bytes());
-        for value in self.to_vec() {
-            hasher.update(&value.to_bits().to_le_bytes());
-        }
+        let bytes: Vec<u8> = self
+            .to_vec()
+            .iter()
+            .flat_map(|value| value.to_bits().to_le_bytes())
+            .collect();
+        hasher.update(&bytes);
         *hasher.finalize().as_bytes()
     }
 
@@ -200,11 +203,12 @@ impl FloatMatrix {
         hasher.update(&(self.rows as u64).to_le_bytes());
         hasher.update(&(self.cols as u64).to_le_bytes());
         let mut row = vec![0.0f32; self.cols];
+        let mut bytes = Vec::with_capacity(4 * self.cols);
         for r in 0..self.rows {
             self.row_into(r, &mut row);
-            for value in &row {
-                hasher.update(&value.to_bits().to_le_bytes());
-            }
+            bytes.clear();
+            bytes.extend(row.iter().flat_map(|value| value.to_bits().to_le_bytes()));
+            hasher.update(&bytes);
         }
         *hasher.finalize().as_bytes()
     }

@@ -179,7 +179,9 @@ impl SynthSpec {
                 crate::LmHead::Untied
             },
             quantization: if self.packed {
-                crate::Quantization::Offline { linear_class: crate::LinearClass::AutoBitLinear }
+                crate::Quantization::Offline {
+                    linear_class: crate::LinearClass::AutoBitLinear,
+                }
             } else {
                 crate::Quantization::Online
             },

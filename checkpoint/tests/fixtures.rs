@@ -107,11 +107,26 @@ fn digests_are_stable_and_tell_tensors_apart() -> Result<(), ensi_checkpoint::Er
         let again = Checkpoint::open(fixture(name))?;
         let layer = &first.layers()[0];
         let q = layer.projection(Projection::Q).digest();
-        assert_eq!(q, again.layers()[0].projection(Projection::Q).digest(), "{name}");
+        assert_eq!(
+            q,
+            again.layers()[0].projection(Projection::Q).digest(),
+            "{name}"
+        );
         assert_ne!(q, layer.projection(Projection::K).digest(), "{name}");
-        assert_eq!(first.final_norm().digest(), again.final_norm().digest(), "{name}");
-        assert_ne!(first.final_norm().digest(), layer.norm(ensi_checkpoint::Norm::Input).digest());
-        assert_eq!(first.embedding().digest(), again.embedding().digest(), "{name}");
+        assert_eq!(
+            first.final_norm().digest(),
+            again.final_norm().digest(),
+            "{name}"
+        );
+        assert_ne!(
+            first.final_norm().digest(),
+            layer.norm(ensi_checkpoint::Norm::Input).digest()
+        );
+        assert_eq!(
+            first.embedding().digest(),
+            again.embedding().digest(),
+            "{name}"
+        );
     }
     Ok(())
 }
