@@ -131,6 +131,30 @@ impl Config {
         Self::from_json(path, &text)
     }
 
+    /// BLAKE3 digest of everything in the configuration that changes the computation (shapes,
+    /// ε, θ, activation, head, quantization, naming) — not of the file's bytes, so formatting
+    /// and unknown keys do not matter. Plans carry it to refuse another model's checkpoint.
+    pub fn digest(&self) -> [u8; 32] {
+        let canonical = format!(
+            "ensi config v1|hidden={}|intermediate={}|layers={}|heads={}|kv_heads={}|head_dim={}\
+             |vocab={}|eps={:016x}|theta={:016x}|act={:?}|head={:?}|quant={:?}|naming={:?}",
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_layers,
+            self.num_heads,
+            self.num_kv_heads,
+            self.head_dim,
+            self.vocab_size,
+            self.rms_norm_eps.to_bits(),
+            self.rope_theta.to_bits(),
+            self.activation,
+            self.lm_head,
+            self.quantization,
+            self.naming,
+        );
+        *blake3::hash(canonical.as_bytes()).as_bytes()
+    }
+
     /// Parses and checks the contents of a `config.json`; `path` is used in error messages only.
     pub fn from_json(path: &Path, json: &[u8]) -> Result<Self, Error> {
         let object: Map<String, Value> =

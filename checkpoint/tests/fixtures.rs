@@ -130,3 +130,14 @@ fn digests_are_stable_and_tell_tensors_apart() -> Result<(), ensi_checkpoint::Er
     }
     Ok(())
 }
+
+#[test]
+fn config_digests_tell_models_apart() -> Result<(), ensi_checkpoint::Error> {
+    let a = Checkpoint::open(fixture("dev-h64"))?.config().digest();
+    let b = Checkpoint::open(fixture("dev-h64-online"))?
+        .config()
+        .digest();
+    assert_eq!(a, Checkpoint::open(fixture("dev-h64"))?.config().digest());
+    assert_ne!(a, b);
+    Ok(())
+}

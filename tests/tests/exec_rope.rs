@@ -105,7 +105,7 @@ fn rope_plan(checkpoint: &Checkpoint, tokens: u32) -> anyhow::Result<Plan> {
         compiler_version: "exec_rope test".into(),
         model: ModelRef {
             name: FIXTURE.into(),
-            config_digest: [0; 32],
+            config_digest: checkpoint.config().digest(),
             tokens,
             hidden,
             vocab: table.rows() as u32,

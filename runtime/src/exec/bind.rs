@@ -32,6 +32,11 @@ impl BoundWeights {
     /// Digests read every byte of every tensor named (the embedding table included), on all
     /// cores.
     pub fn bind(plan: &Plan, checkpoint: &Checkpoint) -> Result<Self, ExecError> {
+        if checkpoint.config().digest() != plan.model.config_digest {
+            return Err(ExecError::ConfigMismatch {
+                model: plan.model.name.clone(),
+            });
+        }
         let resolved: Vec<Result<BoundTensor, ExecError>> = plan
             .weights
             .par_iter()

@@ -6,6 +6,14 @@ use crate::plan::{ValueId, WeightKind};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecError {
+    /// The checkpoint's configuration is not the one the plan was compiled for.
+    #[error(
+        "the checkpoint's config.json describes another model than the one the plan was compiled for (`{model}`)"
+    )]
+    ConfigMismatch {
+        /// The model the plan was compiled for.
+        model: String,
+    },
     /// The checkpoint has no tensor of that name.
     #[error("the checkpoint has no {kind} `{name}` (the plan was compiled for model `{model}`)")]
     MissingWeight {

@@ -20,7 +20,9 @@ fn plan_for_dev_h64() -> Plan {
         shape: [table.rows() as u32, table.cols() as u32],
         digest: table.digest(),
     });
-    b.finish().0
+    let mut plan = b.finish().0;
+    plan.model.config_digest = checkpoint.config().digest();
+    plan
 }
 
 fn hex(digest: &[u8; 32]) -> String {
@@ -75,10 +77,18 @@ fn a_modified_tensor_is_named_with_both_digests() {
 }
 
 #[test]
-fn another_models_checkpoint_is_refused_at_its_first_differing_tensor() {
-    // dev-h64-online has the same q_proj shape but other weights.
+fn another_models_checkpoint_is_refused() {
+    // dev-h64-online has the same q_proj shape but another configuration and other weights.
     let other = fixture("dev-h64-online");
     let plan = plan_for_dev_h64();
+    assert_eq!(
+        BoundWeights::bind(&plan, &other).unwrap_err().to_string(),
+        "the checkpoint's config.json describes another model than the one the plan was \
+         compiled for (`test-model`)"
+    );
+    // With the configuration check passed, the first differing tensor is named.
+    let mut plan = plan;
+    plan.model.config_digest = other.config().digest();
     let error = BoundWeights::bind(&plan, &other).unwrap_err();
     assert!(
         matches!(&error, ExecError::WeightDigest { name, .. } if name == Q),
