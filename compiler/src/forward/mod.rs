@@ -1,8 +1,17 @@
-//! Plaintext reference forward: a verified model-IR graph evaluated in f64 on a checkpoint's weights.
+//! Plaintext reference forward: a verified model-IR graph evaluated in f64 on a checkpoint's weights, with exact or substituted nonlinearities.
 //!
 //! The twin of the outside oracle (transformers, float32): the same operations in double
 //! precision, so differences to the fixtures are float32 rounding, plus flipped 8-bit codes
 //! when activation quantization is on. Values are freed after their last use.
+//!
+//! Every scalar nonlinearity (ReLU², SiLU, attention's sigmoid or softmax, RMSNorm's inverse
+//! square root) goes through a [`Nonlinear`] implementation: [`Exact`] for [`run`], a
+//! recorder for calibration, polynomial approximations for the approximate forward
+//! ([`run_with`]).
+
+mod nonlinear;
+
+pub use nonlinear::{Exact, Function, Nonlinear};
 
 use ensi_checkpoint::Checkpoint;
 
@@ -54,7 +63,7 @@ impl Matrix {
     }
 
     /// Applies `f` to every entry.
-    fn map(mut self, f: impl Fn(f64) -> f64) -> Self {
+    fn map(mut self, mut f: impl FnMut(f64) -> f64) -> Self {
         self.data.iter_mut().for_each(|x| *x = f(*x));
         self
     }
@@ -155,6 +164,31 @@ pub fn run_observed(
     info: &GraphInfo,
     checkpoint: &Checkpoint,
     tokens: &[u32],
+    observe: impl FnMut(Handle<Node>, &Matrix),
+) -> Result<Outputs, ForwardError> {
+    run_with_observed(graph, info, checkpoint, tokens, &mut Exact, observe)
+}
+
+/// [`run`] with the nonlinearities of `nonlinear` in place of the exact functions (the
+/// approximate forward, when `nonlinear` holds the chosen polynomial approximations).
+pub fn run_with(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    nonlinear: &mut impl Nonlinear,
+) -> Result<Outputs, ForwardError> {
+    run_with_observed(graph, info, checkpoint, tokens, nonlinear, |_, _| {})
+}
+
+/// [`run_with`] and [`run_observed`] in one: substituted nonlinearities, every tensor value
+/// shown to `observe`.
+pub fn run_with_observed(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    nonlinear: &mut impl Nonlinear,
     mut observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
     if !info.describes(graph) {
@@ -178,7 +212,7 @@ pub fn run_observed(
             handle,
             tokens,
         }
-        .eval(node)?;
+        .eval(node, nonlinear)?;
         if let Value::Tensor(matrix) = &value {
             observe(handle, matrix);
         }
@@ -218,7 +252,8 @@ struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    fn eval(&self, node: &Node) -> Result<Value, ForwardError> {
+    fn eval(&self, node: &Node, nonlinear: &mut impl Nonlinear) -> Result<Value, ForwardError> {
+        let handle = self.handle;
         let cols = match node.ty {
             Type::Tensor { cols, .. } => cols,
             Type::Ids { .. } => 0,
@@ -226,11 +261,23 @@ impl Evaluator<'_> {
         let matrix = match &node.op {
             Op::Tokens {} => return Ok(Value::Ids(self.tokens.to_vec())),
             Op::Embed { ids, table } => self.embed(self.ids(*ids), table.as_str(), cols)?,
-            Op::RmsNorm { x, gain, eps } => self.rms_norm(self.tensor(*x), gain.as_str(), eps.0)?,
+            Op::RmsNorm {
+                x,
+                gain,
+                gain_scale,
+                eps,
+            } => self.rms_norm(
+                self.tensor(*x),
+                gain.as_str(),
+                gain_scale.0,
+                eps.0,
+                |mean_square| nonlinear.inv_sqrt(handle, mean_square),
+            )?,
             Op::ActQuant { x, bits } => act_quant(self.tensor(*x), *bits),
             Op::TernaryLinear { x, weight, scale } => {
                 self.ternary_linear(self.tensor(*x), weight.as_str(), scale.0, cols)?
             }
+            Op::Scale { x, factor } => self.tensor(*x).clone().map(|x| factor.0 * x),
             Op::Rope {
                 x,
                 heads,
@@ -246,16 +293,27 @@ impl Evaluator<'_> {
                 head_dim,
                 kind,
                 causal,
+                score_scale,
             } => attention(
                 [self.tensor(*q), self.tensor(*k), self.tensor(*v)],
-                *heads,
-                *kv_heads,
-                *head_dim,
-                *kind,
-                *causal,
+                &AttentionShape {
+                    heads: *heads,
+                    kv_heads: *kv_heads,
+                    head_dim: *head_dim,
+                    kind: *kind,
+                    causal: *causal,
+                    score_scale: score_scale.0,
+                },
+                &mut Weights {
+                    node: handle,
+                    nonlinear,
+                },
             ),
-            Op::Relu2 { x } => self.tensor(*x).clone().map(|x| x.max(0.0) * x.max(0.0)),
-            Op::Silu { x } => self.tensor(*x).clone().map(|x| x / (1.0 + (-x).exp())),
+            Op::Relu2 { x } => self.tensor(*x).clone().map(|x| nonlinear.relu2(handle, x)),
+            Op::Silu { x, input_scale } => self
+                .tensor(*x)
+                .clone()
+                .map(|x| nonlinear.silu(handle, input_scale.0 * x)),
             Op::Mul { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a * b),
             Op::Add { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a + b),
             Op::LmHead { x, weight, tied: _ } => {
@@ -335,18 +393,29 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    fn rms_norm(&self, x: &Matrix, gain: &str, eps: f64) -> Result<Matrix, ForwardError> {
+    fn rms_norm(
+        &self,
+        x: &Matrix,
+        gain: &str,
+        gain_scale: f64,
+        eps: f64,
+        mut inv_sqrt: impl FnMut(f64) -> f64,
+    ) -> Result<Matrix, ForwardError> {
         let gains = self
             .checkpoint
             .vector(gain)
             .ok_or_else(|| self.missing("vector", gain))?;
         self.shape(gain, (1, gains.len()), (1, x.cols))?;
-        let gains: Vec<f64> = gains.to_vec().into_iter().map(f64::from).collect();
+        let gains: Vec<f64> = gains
+            .to_vec()
+            .into_iter()
+            .map(|g| gain_scale * f64::from(g))
+            .collect();
         let mut out = x.clone();
         for row in 0..x.rows {
             let values = out.row_mut(row);
             let mean_square = values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64;
-            let inverse_rms = 1.0 / (mean_square + eps).sqrt();
+            let inverse_rms = inv_sqrt(mean_square + eps);
             for (value, gain) in values.iter_mut().zip(&gains) {
                 *value = gain * (*value * inverse_rms);
             }
@@ -446,18 +515,39 @@ fn rope(x: &Matrix, heads: usize, head_dim: usize, theta: f64) -> Matrix {
     out
 }
 
-/// Grouped-query attention: query head `h` reads key/value head `h / (heads / kv_heads)`.
-fn attention(
-    [q, k, v]: [&Matrix; 3],
+/// The attributes of an attention node.
+struct AttentionShape {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     kind: AttentionKind,
     causal: bool,
+    score_scale: f64,
+}
+
+/// Attention weights from scores, through a [`Nonlinear`] at one node.
+struct Weights<'a, N> {
+    node: Handle<Node>,
+    nonlinear: &'a mut N,
+}
+
+/// Grouped-query attention: query head `h` reads key/value head `h / (heads / kv_heads)`.
+fn attention<N: Nonlinear>(
+    [q, k, v]: [&Matrix; 3],
+    shape: &AttentionShape,
+    weigh: &mut Weights<'_, N>,
 ) -> Matrix {
+    let &AttentionShape {
+        heads,
+        kv_heads,
+        head_dim,
+        kind,
+        causal,
+        score_scale,
+    } = shape;
     let tokens = q.rows;
     let group = heads / kv_heads;
-    let scale = 1.0 / (head_dim as f64).sqrt();
+    let scale = score_scale / (head_dim as f64).sqrt();
     // σ(score − ln T): the bias keeps the unnormalized row sums of order one.
     let bias = -(tokens as f64).ln();
     let mut out = Matrix::zeros(tokens, heads * head_dim);
@@ -474,23 +564,10 @@ fn attention(
                 *weight = q_row.iter().zip(k_row).map(|(a, b)| a * b).sum::<f64>() * scale;
             }
             match kind {
-                AttentionKind::Softmax => {
-                    let max = weights[..keys]
-                        .iter()
-                        .copied()
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    let mut total = 0.0;
-                    for weight in &mut weights[..keys] {
-                        *weight = (*weight - max).exp();
-                        total += *weight;
-                    }
-                    weights[..keys]
-                        .iter_mut()
-                        .for_each(|weight| *weight /= total);
-                }
+                AttentionKind::Softmax => weigh.nonlinear.softmax(weigh.node, &mut weights[..keys]),
                 AttentionKind::Sigmoid => {
                     for weight in &mut weights[..keys] {
-                        *weight = 1.0 / (1.0 + (-(*weight + bias)).exp());
+                        *weight = weigh.nonlinear.sigmoid(weigh.node, *weight + bias);
                     }
                 }
             }
@@ -558,19 +635,42 @@ mod tests {
         }
     }
 
+    /// Causal attention with score scale 1 and exact weights.
+    fn attend(
+        [q, k, v]: [&Matrix; 3],
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        kind: AttentionKind,
+    ) -> Matrix {
+        let shape = AttentionShape {
+            heads,
+            kv_heads,
+            head_dim,
+            kind,
+            causal: true,
+            score_scale: 1.0,
+        };
+        let mut weights = Weights {
+            node: Handle::from_index(0),
+            nonlinear: &mut Exact,
+        };
+        attention([q, k, v], &shape, &mut weights)
+    }
+
     #[test]
     fn sigmoid_attention_is_unnormalized_and_causal() {
         // T = 2, one head of width 1: q = k = [1, 2], v = [10, 20].
         let q = matrix(2, 1, &[1.0, 2.0]);
         let v = matrix(2, 1, &[10.0, 20.0]);
-        let y = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Sigmoid, true);
+        let y = attend([&q, &q, &v], 1, 1, 1, AttentionKind::Sigmoid);
         let sigma = |z: f64| 1.0 / (1.0 + (-z).exp());
         let bias = -(2.0f64).ln();
         assert!((y.row(0)[0] - sigma(1.0 + bias) * 10.0).abs() < 1e-12);
         let second = sigma(2.0 + bias) * 10.0 + sigma(4.0 + bias) * 20.0;
         assert!((y.row(1)[0] - second).abs() < 1e-12);
 
-        let softmax = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Softmax, true);
+        let softmax = attend([&q, &q, &v], 1, 1, 1, AttentionKind::Softmax);
         let w = 1.0 / (1.0 + (2.0f64).exp());
         assert!((softmax.row(0)[0] - 10.0).abs() < 1e-12);
         assert!((softmax.row(1)[0] - (w * 10.0 + (1.0 - w) * 20.0)).abs() < 1e-12);
@@ -582,7 +682,7 @@ mod tests {
         let q = matrix(1, 2, &[0.5, 0.5]);
         let k = matrix(1, 1, &[1.0]);
         let v = matrix(1, 1, &[3.0]);
-        let y = attention([&q, &k, &v], 2, 1, 1, AttentionKind::Softmax, true);
+        let y = attend([&q, &k, &v], 2, 1, 1, AttentionKind::Softmax);
         assert_eq!(y.row(0), [3.0, 3.0]);
     }
 }
