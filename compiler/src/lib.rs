@@ -7,3 +7,4 @@
 pub mod forward;
 pub mod frontend;
 pub mod ir;
+pub mod rewrite;

@@ -30,8 +30,8 @@ pub use graph::{Graph, Node, Output, Type};
     reason = "the op table, for generators of later stages (the e-graph language)"
 )]
 pub(crate) use ops::for_each_op;
-pub(crate) use ops::{AttrText, AttrValue, RealOrd};
 pub use ops::{AttentionKind, MAX_OPERANDS, Op, OpKind, Operands, Real, TensorName};
+pub(crate) use ops::{AttrText, AttrValue, RealOrd};
 pub use parse::{ParseError, parse};
 pub use print::print;
 pub use verify::{GraphInfo, Mnemonic, VerifyError, verify};
