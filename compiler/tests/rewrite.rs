@@ -382,3 +382,62 @@ fn a_shared_value_is_scaled_once() {
     assert_eq!(report.cost_after, report.cost_before);
     assert_eq!(scale_count(&rewritten), 1, "{rewritten}");
 }
+
+#[test]
+fn an_invalid_graph_is_refused_and_the_report_serializes() {
+    let graph = ir::parse(
+        "%0: ids[2] = tokens
+         %1: [2, 8] = embed %0, table=\"e\"
+         %2: [2, 8] = scale %1, factor=-1.0
+         output hidden = %2",
+    )
+    .expect("parses");
+    let error = rewrite::optimize(&graph, &RewriteOptions::default()).expect_err("invalid");
+    assert_eq!(
+        error.to_string(),
+        "the input graph is invalid: %2 (scale): attribute `factor` must be positive and finite, found -1.0"
+    );
+
+    let graph = frontend::build(&checkpoint("dev-h32"), &Options::encrypted(4)).expect("graph");
+    let (_, report) = rewrite::optimize(&graph, &RewriteOptions::default()).expect("rewrites");
+    let json = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(
+        json["stop_reason"],
+        serde_json::json!({"reason": "saturated"})
+    );
+    assert_eq!(json["cost_after"]["scalings"], 0);
+    assert_eq!(json["rules"][0]["family"], "weight-scale");
+    assert_eq!(
+        json["rules"].as_array().map(Vec::len),
+        Some(rewrite::rules().len())
+    );
+}
+
+/// A limit that stops the run is recorded, and the graph is still rewritten soundly: after
+/// two iterations the scales are gone only by giving q, k and v norms of their own (each
+/// absorbs one weight scale); saturation finds the form that shares one norm.
+#[test]
+fn an_iteration_limit_is_the_recorded_stop_reason() {
+    let checkpoint = checkpoint("dev-h64");
+    let graph = frontend::build(&checkpoint, &Options::encrypted(4)).expect("graph");
+    let options = RewriteOptions {
+        iteration_limit: 2,
+        ..RewriteOptions::default()
+    };
+    let (rewritten, report) = rewrite::optimize(&graph, &options).expect("rewrites");
+    assert_eq!(report.stop_reason, StopReason::IterationLimit { limit: 2 });
+    assert_eq!(report.stop_reason.to_string(), "iteration limit (2)");
+    let (_, saturated) = rewrite::optimize(&graph, &RewriteOptions::default()).expect("rewrites");
+    assert!(report.cost_after < report.cost_before, "{report:?}");
+    assert!(report.cost_after > saturated.cost_after, "{report:?}");
+    assert!(
+        report.cost_after.kernels > saturated.cost_after.kernels,
+        "{report:?}"
+    );
+    let info = ir::verify(&graph).expect("verifies");
+    let rewritten_info = ir::verify(&rewritten).expect("verifies");
+    let tokens = [5, 6, 7, 8];
+    let before = forward::run(&graph, &info, &checkpoint, &tokens).expect("runs");
+    let after = forward::run(&rewritten, &rewritten_info, &checkpoint, &tokens).expect("runs");
+    assert!(relative_difference(&after, &before) <= 1e-12);
+}

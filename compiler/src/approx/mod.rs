@@ -405,17 +405,18 @@ pub fn select(
         present
     };
     // Every function class starts at the target itself and is tightened while its own
-    // contribution exceeds its share of the target.
+    // contribution exceeds its share of the target. A class whose sites cannot go further
+    // (degree and Newton limits) keeps its best approximations and its contribution; the rest
+    // of the target is shared by the others.
     let mut tolerances: BTreeMap<Function, f64> = functions
         .iter()
         .map(|&function| (function, target_error))
         .collect();
-    let share = target_error / functions.len().max(1) as f64;
     // One cache per site: sites are fitted in parallel, and intervals differ between sites.
     let mut fitters: Vec<Fitter> = targets.iter().map(|_| Fitter::default()).collect();
     let mut predicted = f64::INFINITY;
     for round in 1..=options.max_rounds.max(1) {
-        let mut table = fit_all(
+        let (mut table, limited) = fit_all(
             &mut fitters,
             &targets,
             &tolerances,
@@ -464,21 +465,40 @@ pub fn select(
             };
             return Ok((table, prediction));
         }
+        let fixed: f64 = limited.keys().map(|function| contributions[function]).sum();
+        let free: Vec<Function> = functions
+            .iter()
+            .copied()
+            .filter(|f| !limited.contains_key(f))
+            .collect();
+        let remaining = target_error - fixed;
+        if free.is_empty() || remaining <= 0.0 {
+            // Nothing left to tighten: the first class at its limit is why.
+            if let Some(error) = limited.into_values().next() {
+                return Err(error);
+            }
+            break;
+        }
         // The output error grows about linearly with a class's tolerance: scale each class
         // over its share down in proportion (at least halving, at most 1/64 per round).
+        let share = remaining / free.len() as f64;
         let mut tightened = false;
-        for (function, tolerance) in &mut tolerances {
+        for function in &free {
             let contribution = contributions[function];
-            if contribution > share {
+            if contribution > share
+                && let Some(tolerance) = tolerances.get_mut(function)
+            {
                 *tolerance *= (share / contribution).clamp(1.0 / 64.0, 0.5);
                 tightened = true;
             }
         }
         if !tightened {
             // Each class is within its share, but together they are not: tighten all.
-            tolerances
-                .values_mut()
-                .for_each(|tolerance| *tolerance *= 0.5);
+            for function in &free {
+                if let Some(tolerance) = tolerances.get_mut(function) {
+                    *tolerance *= 0.5;
+                }
+            }
         }
     }
     Err(ApproxError::PredictionNotMet {
@@ -491,6 +511,8 @@ pub fn select(
 }
 
 /// Fits every site at its class's tolerance, in parallel (`fitters[i]` caches site `i`).
+/// A site that cannot meet its tolerance gets its best candidate, and its class is returned
+/// with the error that names the first such site.
 fn fit_all(
     fitters: &mut [Fitter],
     targets: &[(Site, Target)],
@@ -498,8 +520,8 @@ fn fit_all(
     limits: Limits,
     options: &ApproxOptions,
     target_error: f64,
-) -> Result<ApproxTable, ApproxError> {
-    let fitted: Vec<(Site, Approximation)> = fitters
+) -> Result<(ApproxTable, BTreeMap<Function, ApproxError>), ApproxError> {
+    let fitted: Vec<(Site, Approximation, Option<ApproxError>)> = fitters
         .par_iter_mut()
         .zip(targets)
         .map(|(fitter, (site, target))| {
@@ -514,12 +536,19 @@ fn fit_all(
             )
         })
         .collect::<Result<_, _>>()?;
-    Ok(ApproxTable {
-        entries: fitted.into_iter().collect(),
-    })
+    let mut limited = BTreeMap::new();
+    let mut entries = BTreeMap::new();
+    for (site, approximation, unreachable) in fitted {
+        if let Some(error) = unreachable {
+            limited.entry(site.function).or_insert(error);
+        }
+        entries.insert(site, approximation);
+    }
+    Ok((ApproxTable { entries }, limited))
 }
 
-/// Fits one site at its class's tolerance.
+/// Fits one site at its class's tolerance; if it cannot be met, the best candidate and the
+/// error naming the site. Fails only if no candidate could be fitted at all.
 fn fit_site(
     fitter: &mut Fitter,
     site: Site,
@@ -528,58 +557,54 @@ fn fit_site(
     limits: Limits,
     options: &ApproxOptions,
     target_error: f64,
-) -> Result<(Site, Approximation), ApproxError> {
-    {
-        let tolerance = tolerances
-            .get(&site.function)
-            .copied()
-            .unwrap_or(target_error);
-        let choice = fitter
-            .choose(target, tolerance, limits)
-            .map_err(|unreachable| {
-                let best = unreachable
-                    .best
-                    .map_or("none (no fit succeeded)".to_owned(), |best| {
-                        format!(
-                            "{:.2e} ({}, degree {}, depth {})",
-                            best.error, best.form, best.degree, best.depth
-                        )
-                    });
-                ApproxError::Unreachable {
-                    bits: options.precision_bits,
-                    target: target_error,
-                    output: options.output.clone(),
-                    function: site.function,
-                    node: site.node,
-                    interval: target.interval,
-                    needed: tolerance,
-                    best,
-                    max_degree: (1usize << options.max_poly_depth) - 1,
-                    max_steps: options.max_newton_steps,
-                }
-            })?;
-        let chosen = choice.chosen;
-        Ok((
-            site,
-            Approximation {
-                site,
-                form: chosen.form,
-                interval: target.interval,
-                shift: target.shift,
-                degree: chosen.degree,
-                depth: chosen.depth,
-                series: chosen.series,
-                max_error: chosen.error,
-                calibration_error: 0.0,
-                alternative: choice.alternative.map(|other| Alternative {
-                    form: other.form,
-                    degree: other.degree,
-                    depth: other.depth,
-                    max_error: other.error,
-                }),
-            },
-        ))
-    }
+) -> Result<(Site, Approximation, Option<ApproxError>), ApproxError> {
+    let tolerance = tolerances
+        .get(&site.function)
+        .copied()
+        .unwrap_or(target_error);
+    let unreachable = |best: String| ApproxError::Unreachable {
+        bits: options.precision_bits,
+        target: target_error,
+        output: options.output.clone(),
+        function: site.function,
+        node: site.node,
+        interval: target.interval,
+        needed: tolerance,
+        best,
+        max_degree: (1usize << options.max_poly_depth) - 1,
+        max_steps: options.max_newton_steps,
+    };
+    let (chosen, alternative, limit) = match fitter.choose(target, tolerance, limits) {
+        Ok(choice) => (choice.chosen, choice.alternative, None),
+        Err(fit::Unreachable { best: None }) => {
+            return Err(unreachable("none (no fit succeeded)".to_owned()));
+        }
+        Err(fit::Unreachable { best: Some(best) }) => {
+            let described = format!(
+                "{:.2e} ({}, degree {}, depth {})",
+                best.error, best.form, best.degree, best.depth
+            );
+            (best, None, Some(unreachable(described)))
+        }
+    };
+    let approximation = Approximation {
+        site,
+        form: chosen.form,
+        interval: target.interval,
+        shift: target.shift,
+        degree: chosen.degree,
+        depth: chosen.depth,
+        series: chosen.series,
+        max_error: chosen.error,
+        calibration_error: 0.0,
+        alternative: alternative.map(|other| Alternative {
+            form: other.form,
+            degree: other.degree,
+            depth: other.depth,
+            max_error: other.error,
+        }),
+    };
+    Ok((site, approximation, limit))
 }
 
 /// `max |a − b| / max |b|`; infinite if either is missing or not finite.
