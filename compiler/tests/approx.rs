@@ -108,16 +108,29 @@ fn selection_is_deterministic_and_serializes() {
     let (table, prediction) = first;
     for approximation in table.iter() {
         // The calibration data lie inside the calibrated intervals.
+        let measured = approximation.calibration_error.expect("measured");
         assert!(
-            approximation.calibration_error <= approximation.max_error,
-            "{}: {} > {}",
+            measured <= approximation.max_error,
+            "{}: {measured} > {}",
             approximation.site,
-            approximation.calibration_error,
             approximation.max_error
         );
         assert!(approximation.depth >= 1 && approximation.degree >= 1);
         assert_eq!(approximation.series.a(), approximation.interval.lo);
         assert_eq!(approximation.series.b(), approximation.interval.hi);
+    }
+    // Fitting at the tolerances the measured run settled on gives the same approximations,
+    // without a forward pass (and so without calibration errors).
+    let refit =
+        approx::fit_at(&graph, &calibration, &prediction.tolerances, &options).expect("fits");
+    assert_eq!(refit.len(), table.len());
+    for (measured, unmeasured) in table.iter().zip(refit.iter()) {
+        assert_eq!(
+            (measured.site, measured.form, measured.degree),
+            (unmeasured.site, unmeasured.form, unmeasured.degree)
+        );
+        assert_eq!(measured.series, unmeasured.series);
+        assert_eq!(unmeasured.calibration_error, None);
     }
     let json = serde_json::to_value(&table).expect("serializes");
     let first_entry = &json["entries"][0];
@@ -215,6 +228,26 @@ fn bad_requests_are_named() {
 
     let (table, _) =
         approx::select(&graph, &info, &checkpoint, &calibration, &defaults).expect("selects");
+    let tight = [(Function::Relu2, 1e-9)].into_iter().collect();
+    let shallow = ApproxOptions {
+        max_poly_depth: 4,
+        max_newton_steps: 1,
+        ..defaults.clone()
+    };
+    let error = approx::fit_at(&graph, &calibration, &tight, &shallow).expect_err("too tight");
+    let relu2 = table
+        .iter()
+        .find(|a| a.site.function == Function::Relu2)
+        .expect("relu2");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot meet the precision target of 12 bits (2.44e-4 relative error of `hidden`): \
+             relu2 at %14 on {} needs error 1.00e-9, \
+             the best within degree 15 and 1 Newton steps is 6.28e-4 (polynomial, degree 15, depth 4)",
+            relu2.interval
+        )
+    );
     let tokens = &calibration.sequences()[0];
     let error = approx::forward(&softmax, &softmax_info, &checkpoint, tokens, &table)
         .expect_err("mismatch");

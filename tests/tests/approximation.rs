@@ -99,7 +99,7 @@ fn check(fixture: &str) -> anyhow::Result<Vec<String>> {
             a.degree,
             a.depth,
             a.max_error,
-            a.calibration_error,
+            a.calibration_error.unwrap_or(f64::NAN),
             a.alternative.map_or(String::new(), |alt| format!(
                 "  ({} degree {} at depth {}: {:.2e})",
                 alt.form, alt.degree, alt.depth, alt.max_error

@@ -92,8 +92,9 @@ pub struct Approximation {
     pub series: ChebyshevSeries,
     /// Max error on the interval, in the site's measure (see [`Approximation::measure`]).
     pub max_error: f64,
-    /// Max error on the calibration data's arguments, same measure.
-    pub calibration_error: f64,
+    /// Max error on the calibration data's arguments, same measure (`None` from [`fit_at`],
+    /// which runs no forward pass).
+    pub calibration_error: Option<f64>,
     /// The other form measured at the same depth (ReLU²: the sign-damped form).
     pub alternative: Option<Alternative>,
 }
@@ -332,6 +333,73 @@ pub fn sites(graph: &Graph) -> Result<Vec<Site>, ApproxError> {
         }
     }
     Ok(sites)
+}
+
+/// The site targets of `graph`: every site with its calibrated interval (and softmax shift).
+fn targets(graph: &Graph, calibration: &Calibration) -> Result<Vec<(Site, Target)>, ApproxError> {
+    let mut targets = Vec::new();
+    for site in sites(graph)? {
+        let range = calibration
+            .range(site)
+            .ok_or(ApproxError::Uncalibrated { site })?;
+        // e^(s − c) and the 1/x of its row sums both carry the node's shift c.
+        let shift = if matches!(site.function, Function::Exp | Function::Inverse) {
+            calibration
+                .softmax_shift(site.node)
+                .ok_or(ApproxError::Uncalibrated { site })?
+        } else {
+            0.0
+        };
+        targets.push((
+            site,
+            Target {
+                function: site.function,
+                interval: range.interval,
+                shift,
+            },
+        ));
+    }
+    Ok(targets)
+}
+
+/// Fits every site of `graph` at the given per-class tolerances, without any forward pass:
+/// for models too large to run the end-to-end prediction at compile time (the 2B shapes).
+///
+/// The tolerances should come from a measured run ([`ErrorPrediction::tolerances`] of
+/// [`select`] on a smaller model of the same architecture, or an earlier compile); a class
+/// missing from `tolerances` gets `2^−precision_bits`. Nothing here predicts the end-to-end
+/// error, and the table's calibration errors are `None`. A site that cannot meet its
+/// tolerance is an [`ApproxError::Unreachable`].
+pub fn fit_at(
+    graph: &Graph,
+    calibration: &Calibration,
+    tolerances: &BTreeMap<Function, f64>,
+    options: &ApproxOptions,
+) -> Result<ApproxTable, ApproxError> {
+    if !(1..=52).contains(&options.precision_bits) {
+        return Err(ApproxError::PrecisionBits {
+            bits: options.precision_bits,
+        });
+    }
+    let target_error = (-f64::from(options.precision_bits)).exp2();
+    let targets = targets(graph, calibration)?;
+    let limits = Limits {
+        max_poly_depth: options.max_poly_depth,
+        max_newton_steps: options.max_newton_steps,
+    };
+    let mut fitters: Vec<Fitter> = targets.iter().map(|_| Fitter::default()).collect();
+    let (table, limited) = fit_all(
+        &mut fitters,
+        &targets,
+        tolerances,
+        limits,
+        options,
+        target_error,
+    )?;
+    match limited.into_values().next() {
+        Some(error) => Err(error),
+        None => Ok(table),
+    }
 }
 
 /// Chooses the approximation of every nonlinearity of `graph` (calibrated by `calibration`)
@@ -596,7 +664,7 @@ fn fit_site(
         depth: chosen.depth,
         series: chosen.series,
         max_error: chosen.error,
-        calibration_error: 0.0,
+        calibration_error: None,
         alternative: alternative.map(|other| Alternative {
             form: other.form,
             degree: other.degree,
@@ -671,7 +739,7 @@ fn measure_on_calibration(
     for errors in measured {
         for (site, error) in errors {
             if let Some(entry) = table.entries.get_mut(&site) {
-                entry.calibration_error = entry.calibration_error.max(error);
+                entry.calibration_error = Some(entry.calibration_error.unwrap_or(0.0).max(error));
             }
         }
     }

@@ -14,6 +14,7 @@ mod nonlinear;
 pub use nonlinear::{Exact, Function, Nonlinear};
 
 use ensi_checkpoint::Checkpoint;
+use rayon::prelude::*;
 
 use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Type};
 
@@ -60,6 +61,17 @@ impl Matrix {
 
     fn row_mut(&mut self, row: usize) -> &mut [f64] {
         &mut self.data[row * self.cols..(row + 1) * self.cols]
+    }
+
+    /// The transpose, `[cols, rows]`.
+    fn transposed(&self) -> Self {
+        let mut out = Self::zeros(self.cols, self.rows);
+        for (row, values) in self.data.chunks_exact(self.cols.max(1)).enumerate() {
+            for (col, &value) in values.iter().enumerate() {
+                out.data[col * self.rows + row] = value;
+            }
+        }
+        out
     }
 
     /// Applies `f` to every entry.
@@ -423,6 +435,10 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
+    /// `scale · x Wᵀ`. Blocks of output features run in parallel; a block's weights are
+    /// widened to f64 once, and each token row meets all of them while it is in cache. The
+    /// products are plain multiply-adds by −1, 0 and 1: branching on the weight would
+    /// mispredict on every other entry.
     fn ternary_linear(
         &self,
         x: &Matrix,
@@ -435,45 +451,99 @@ impl Evaluator<'_> {
             .ternary(weight)
             .ok_or_else(|| self.missing("ternary matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (out_cols, x.cols))?;
-        let mut out = Matrix::zeros(x.rows, out_cols);
-        let mut entries = vec![0i8; x.cols];
-        for output in 0..out_cols {
-            matrix.row_into(output, &mut entries);
-            for row in 0..x.rows {
-                let dot: f64 = x
-                    .row(row)
-                    .iter()
-                    .zip(&entries)
-                    .map(|(v, &t)| v * f64::from(t))
-                    .sum();
-                out.data[row * out_cols + output] = scale * dot;
-            }
-        }
-        Ok(out)
+        Ok(blocked_product(
+            x,
+            out_cols,
+            |output, row: &mut [f64], entries: &mut Vec<i8>| {
+                entries.resize(row.len(), 0);
+                matrix.row_into(output, entries);
+                row.iter_mut()
+                    .zip(entries.iter())
+                    .for_each(|(w, &e)| *w = f64::from(e));
+            },
+        )
+        .map(|sum| scale * sum))
     }
 
+    /// `x Wᵀ` with a float matrix (see [`blocked_product`]).
     fn lm_head(&self, x: &Matrix, weight: &str, vocab: usize) -> Result<Matrix, ForwardError> {
         let matrix = self
             .checkpoint
             .matrix(weight)
             .ok_or_else(|| self.missing("matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (vocab, x.cols))?;
-        let mut out = Matrix::zeros(x.rows, vocab);
-        let mut entries = vec![0.0f32; x.cols];
-        for token in 0..vocab {
-            matrix.row_into(token, &mut entries);
-            for row in 0..x.rows {
-                let dot: f64 = x
-                    .row(row)
-                    .iter()
-                    .zip(&entries)
-                    .map(|(v, &w)| v * f64::from(w))
-                    .sum();
-                out.data[row * vocab + token] = dot;
-            }
-        }
-        Ok(out)
+        Ok(blocked_product(
+            x,
+            vocab,
+            |token, row: &mut [f64], entries: &mut Vec<f32>| {
+                entries.resize(row.len(), 0.0);
+                matrix.row_into(token, entries);
+                row.iter_mut()
+                    .zip(entries.iter())
+                    .for_each(|(w, &e)| *w = f64::from(e));
+            },
+        ))
     }
+}
+
+/// Output features per parallel task of [`blocked_product`].
+const BLOCK: usize = 16;
+
+/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a weight given row by row: `widen(r, row,
+/// scratch)` writes row `r` of `W` in f64. Blocks of [`BLOCK`] output features run in
+/// parallel; each token row is multiplied with a whole block of weight rows while it is in
+/// cache.
+fn blocked_product<S: Default + Send>(
+    x: &Matrix,
+    outputs: usize,
+    widen: impl Fn(usize, &mut [f64], &mut S) + Sync,
+) -> Matrix {
+    let (tokens, inputs) = (x.rows, x.cols);
+    let mut transposed = Matrix::zeros(outputs, tokens);
+    transposed
+        .data
+        .par_chunks_mut(BLOCK * tokens.max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f64; BLOCK * inputs], S::default()),
+            |(weights, scratch), (block, sums)| {
+                let first = block * BLOCK;
+                let count = sums.len() / tokens.max(1);
+                for (offset, row) in weights
+                    .chunks_exact_mut(inputs.max(1))
+                    .take(count)
+                    .enumerate()
+                {
+                    widen(first + offset, row, scratch);
+                }
+                for token in 0..tokens {
+                    let x_row = x.row(token);
+                    for offset in 0..count {
+                        let w_row = &weights[offset * inputs..(offset + 1) * inputs];
+                        sums[offset * tokens + token] = dot(x_row, w_row);
+                    }
+                }
+            },
+        );
+    transposed.transposed()
+}
+
+/// `Σ a_i b_i` with four independent partial sums (which the compiler vectorizes).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut partial = [0.0f64; 4];
+    let (a_chunks, b_chunks) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..4 {
+            partial[lane] += x[lane] * y[lane];
+        }
+    }
+    (partial[0] + partial[1]) + (partial[2] + partial[3]) + tail
 }
 
 /// Per-token absmax fake quantization to `bits`-bit integers (transformers' `ActQuant`):

@@ -13,7 +13,7 @@
 //! Levels come first because they are the scarce resource: each one is a share of a
 //! bootstrap of every ciphertext on the path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Add;
 
 use egg::{Id, Language};
@@ -97,15 +97,6 @@ pub struct Extraction {
     pub cost: Cost,
 }
 
-/// The best known term of one class: its node and the classes (with their own costs) of
-/// the sub-DAG it needs.
-#[derive(Debug, Clone)]
-struct Best {
-    node: Model,
-    total: Cost,
-    needs: BTreeMap<Id, Cost>,
-}
-
 /// Extraction in two steps, both deterministic (classes in id order, nodes in their sorted
 /// order, a choice changes only for a strictly lower cost):
 ///
@@ -120,33 +111,37 @@ struct Best {
 ///
 /// Returns `None` for a root with no finite term (cannot happen for a graph's own classes).
 pub fn extract(egraph: &EGraph, roots: &[Id]) -> Option<Extraction> {
-    let mut choice = greedy(egraph)?;
-    let roots: Vec<Id> = roots.iter().map(|&root| egraph.find(root)).collect();
-    let mut cost = dag_cost(egraph, &choice, &roots)?;
+    let classes = Classes::new(egraph);
+    let mut choice = greedy(egraph, &classes);
+    let roots: Vec<usize> = roots
+        .iter()
+        .map(|&root| usize::from(egraph.find(root)))
+        .collect();
+    let mut walk = Walk::new(classes.len());
+    let mut cost = walk.cost(egraph, &classes, &choice, &roots)?;
     // Each accepted change lowers the cost, so this ends; the bound is a safety net.
     for _ in 0..64 {
         let mut improved = false;
-        let reachable: Vec<Id> = reachable(egraph, &choice, &roots)?.into_iter().collect();
+        let reachable = walk.reachable(egraph, &classes, &choice, &roots)?;
         for class in reachable {
-            for node in &egraph[class].nodes {
-                if choice.get(&class) == Some(node)
-                    || node_cost(egraph, class, node).is_none()
+            let id = classes.id(class);
+            for (index, node) in egraph[id].nodes.iter().enumerate() {
+                if choice[class] == Some(index)
+                    || node_cost(egraph, id, node).is_none()
                     || !node
                         .children()
                         .iter()
-                        .all(|c| choice.contains_key(&egraph.find(*c)))
+                        .all(|child| choice[usize::from(egraph.find(*child))].is_some())
                 {
                     continue;
                 }
-                let previous = choice.insert(class, node.clone())?;
-                match dag_cost(egraph, &choice, &roots) {
+                let previous = choice[class].replace(index);
+                match walk.cost(egraph, &classes, &choice, &roots) {
                     Some(trial) if trial < cost => {
                         cost = trial;
                         improved = true;
                     }
-                    _ => {
-                        choice.insert(class, previous);
-                    }
+                    _ => choice[class] = previous,
                 }
             }
         }
@@ -154,97 +149,95 @@ pub fn extract(egraph: &EGraph, roots: &[Id]) -> Option<Extraction> {
             break;
         }
     }
-    let reachable = reachable(egraph, &choice, &roots)?;
-    let choice = choice
+    let choice = walk
+        .reachable(egraph, &classes, &choice, &roots)?
         .into_iter()
-        .filter(|(class, _)| reachable.contains(class))
-        .collect();
+        .map(|class| {
+            let id = classes.id(class);
+            let index = choice[class]?;
+            Some((id, egraph[id].nodes[index].clone()))
+        })
+        .collect::<Option<BTreeMap<Id, Model>>>()?;
     Some(Extraction { choice, cost })
 }
 
-/// The classes reachable from `roots` through the chosen nodes; `None` if the choice has a
-/// cycle or misses a class.
-fn reachable(egraph: &EGraph, choice: &BTreeMap<Id, Model>, roots: &[Id]) -> Option<BTreeSet<Id>> {
-    // Iterative depth-first search with colours: on the stack (grey) or finished (black).
-    let mut finished: BTreeSet<Id> = BTreeSet::new();
-    let mut on_stack: BTreeSet<Id> = BTreeSet::new();
-    for &root in roots {
-        let mut stack: Vec<(Id, bool)> = vec![(root, false)];
-        while let Some((class, expanded)) = stack.pop() {
-            if expanded {
-                on_stack.remove(&class);
-                finished.insert(class);
-                continue;
-            }
-            if finished.contains(&class) {
-                continue;
-            }
-            if !on_stack.insert(class) {
-                return None;
-            }
-            stack.push((class, true));
-            for child in choice.get(&class)?.children() {
-                let child = egraph.find(*child);
-                if on_stack.contains(&child) {
-                    return None;
-                }
-                if !finished.contains(&child) {
-                    stack.push((child, false));
-                }
-            }
-        }
-    }
-    Some(finished)
+/// The e-classes by dense index (`usize::from(id)`), in id order.
+struct Classes {
+    ids: Vec<Option<Id>>,
+    order: Vec<usize>,
 }
 
-/// The cost of the DAG the choice makes from the roots (each class once); `None` if cyclic.
-fn dag_cost(egraph: &EGraph, choice: &BTreeMap<Id, Model>, roots: &[Id]) -> Option<Cost> {
-    reachable(egraph, choice, roots)?
-        .into_iter()
-        .map(|class| node_cost(egraph, class, choice.get(&class)?))
-        .sum()
+impl Classes {
+    fn new(egraph: &EGraph) -> Self {
+        let mut order: Vec<usize> = egraph
+            .classes()
+            .map(|class| usize::from(class.id))
+            .collect();
+        order.sort_unstable();
+        let mut ids = vec![None; order.last().map_or(0, |&last| last + 1)];
+        for &index in &order {
+            ids[index] = Some(Id::from(index));
+        }
+        Self { ids, order }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn id(&self, index: usize) -> Id {
+        // Indices come from canonical ids of this e-graph.
+        self.ids[index].unwrap_or_else(|| Id::from(index))
+    }
 }
+
+/// The chosen node (index into the class's nodes) per class index.
+type Choice = Vec<Option<usize>>;
 
 /// Step 1 of [`extract`]: the greedy choice of every class that has a finite term.
-fn greedy(egraph: &EGraph) -> Option<BTreeMap<Id, Model>> {
-    let mut classes: Vec<Id> = egraph.classes().map(|class| class.id).collect();
-    classes.sort_unstable();
-    let mut best: BTreeMap<Id, Best> = BTreeMap::new();
+///
+/// A class's sub-DAG is a sorted list of the op classes it needs (leaf classes, constants
+/// and attributes, cost nothing and are left out).
+fn greedy(egraph: &EGraph, classes: &Classes) -> Choice {
+    let mut choice: Choice = vec![None; classes.len()];
+    let mut own: Vec<Cost> = vec![Cost::default(); classes.len()];
+    let mut totals: Vec<Option<Cost>> = vec![None; classes.len()];
+    let mut needs: Vec<Vec<u32>> = vec![Vec::new(); classes.len()];
     loop {
         let mut changed = false;
-        for &class in &classes {
-            for node in &egraph[class].nodes {
-                let Some(own) = node_cost(egraph, class, node) else {
+        for &class in &classes.order {
+            let id = classes.id(class);
+            for (index, node) in egraph[id].nodes.iter().enumerate() {
+                let Some(node_own) = node_cost(egraph, id, node) else {
                     continue;
                 };
-                let children: Option<Vec<&Best>> = node
+                let children: Option<Vec<usize>> = node
                     .children()
                     .iter()
-                    .map(|child| best.get(&egraph.find(*child)))
+                    .map(|child| {
+                        let child = usize::from(egraph.find(*child));
+                        choice[child].map(|_| child)
+                    })
                     .collect();
                 let Some(children) = children else { continue };
-                let mut needs = children
-                    .iter()
-                    .max_by_key(|child| child.needs.len())
-                    .map(|child| child.needs.clone())
-                    .unwrap_or_default();
-                for child in &children {
-                    needs.extend(child.needs.iter().map(|(&id, &cost)| (id, cost)));
+                let mut set: Vec<u32> = Vec::new();
+                for &child in &children {
+                    if !node_is_leaf(egraph, classes.id(child), choice[child]) {
+                        set.extend_from_slice(&needs[child]);
+                        set.push(child as u32);
+                    }
                 }
-                if needs.contains_key(&class) {
+                set.sort_unstable();
+                set.dedup();
+                if set.binary_search(&(class as u32)).is_ok() {
                     continue;
                 }
-                needs.insert(class, own);
-                let total: Cost = needs.values().copied().sum();
-                if best.get(&class).is_none_or(|current| total < current.total) {
-                    best.insert(
-                        class,
-                        Best {
-                            node: node.clone(),
-                            total,
-                            needs,
-                        },
-                    );
+                let total = set.iter().map(|&c| own[c as usize]).sum::<Cost>() + node_own;
+                if totals[class].is_none_or(|current| total < current) {
+                    totals[class] = Some(total);
+                    own[class] = node_own;
+                    choice[class] = Some(index);
+                    needs[class] = set;
                     changed = true;
                 }
             }
@@ -253,10 +246,87 @@ fn greedy(egraph: &EGraph) -> Option<BTreeMap<Id, Model>> {
             break;
         }
     }
+    choice
+}
 
-    Some(
-        best.into_iter()
-            .map(|(class, best)| (class, best.node))
-            .collect(),
-    )
+/// Whether the chosen node of a class is a leaf (a constant or an attribute).
+fn node_is_leaf(egraph: &EGraph, id: Id, chosen: Option<usize>) -> bool {
+    chosen.is_some_and(|index| egraph[id].nodes[index].is_leaf())
+}
+
+/// Depth-first walks over the chosen DAG, with reusable colour marks.
+struct Walk {
+    /// 0: unvisited, 1: on the stack, 2: finished; `touched` lists what to reset.
+    colour: Vec<u8>,
+    touched: Vec<usize>,
+}
+
+impl Walk {
+    fn new(len: usize) -> Self {
+        Self {
+            colour: vec![0; len],
+            touched: Vec::new(),
+        }
+    }
+
+    /// The classes reachable from `roots` in finishing order; `None` on a cycle or a class
+    /// without a choice.
+    fn reachable(
+        &mut self,
+        egraph: &EGraph,
+        classes: &Classes,
+        choice: &Choice,
+        roots: &[usize],
+    ) -> Option<Vec<usize>> {
+        for &index in &self.touched {
+            self.colour[index] = 0;
+        }
+        self.touched.clear();
+        let mut finished = Vec::new();
+        for &root in roots {
+            let mut stack: Vec<(usize, bool)> = vec![(root, false)];
+            while let Some((class, expanded)) = stack.pop() {
+                if expanded {
+                    self.colour[class] = 2;
+                    finished.push(class);
+                    continue;
+                }
+                match self.colour[class] {
+                    2 => continue,
+                    1 => return None,
+                    _ => {}
+                }
+                self.colour[class] = 1;
+                self.touched.push(class);
+                stack.push((class, true));
+                let node = &egraph[classes.id(class)].nodes[choice[class]?];
+                for child in node.children() {
+                    let child = usize::from(egraph.find(*child));
+                    match self.colour[child] {
+                        1 => return None,
+                        0 => stack.push((child, false)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Some(finished)
+    }
+
+    /// The cost of the DAG the choice makes from the roots (each class once); `None` if cyclic.
+    fn cost(
+        &mut self,
+        egraph: &EGraph,
+        classes: &Classes,
+        choice: &Choice,
+        roots: &[usize],
+    ) -> Option<Cost> {
+        self.reachable(egraph, classes, choice, roots)?
+            .into_iter()
+            .map(|class| {
+                let id = classes.id(class);
+                node_cost(egraph, id, &egraph[id].nodes[choice[class]?])
+            })
+            .sum()
+    }
 }
