@@ -490,9 +490,13 @@ impl Evaluator<'_> {
 const BLOCK: usize = 16;
 
 /// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a weight given row by row: `widen(r, row,
-/// scratch)` writes row `r` of `W` in f64. Blocks of [`BLOCK`] output features run in
-/// parallel; each token row is multiplied with a whole block of weight rows while it is in
-/// cache.
+/// scratch)` writes row `r` of `W` in f64.
+///
+/// Blocks of [`BLOCK`] output features run in parallel. A block's weights are stored
+/// input-major (`[in][BLOCK]`), and each token accumulates all [`BLOCK`] outputs at once
+/// (one broadcast input times a vector of weights per step), so weights stream from cache
+/// once per token and the sums stay in registers. Every output is the plain sequential sum
+/// over the inputs, whichever instruction set runs it.
 fn blocked_product<S: Default + Send>(
     x: &Matrix,
     outputs: usize,
@@ -505,22 +509,27 @@ fn blocked_product<S: Default + Send>(
         .par_chunks_mut(BLOCK * tokens.max(1))
         .enumerate()
         .for_each_init(
-            || (vec![0.0f64; BLOCK * inputs], S::default()),
-            |(weights, scratch), (block, sums)| {
+            || {
+                (
+                    vec![0.0f64; inputs],
+                    vec![0.0f64; BLOCK * inputs],
+                    S::default(),
+                )
+            },
+            |(row, block_weights, scratch), (block, sums)| {
                 let first = block * BLOCK;
                 let count = sums.len() / tokens.max(1);
-                for (offset, row) in weights
-                    .chunks_exact_mut(inputs.max(1))
-                    .take(count)
-                    .enumerate()
-                {
+                block_weights.iter_mut().for_each(|w| *w = 0.0);
+                for offset in 0..count {
                     widen(first + offset, row, scratch);
+                    for (input, &w) in row.iter().enumerate() {
+                        block_weights[input * BLOCK + offset] = w;
+                    }
                 }
                 for token in 0..tokens {
-                    let x_row = x.row(token);
-                    for offset in 0..count {
-                        let w_row = &weights[offset * inputs..(offset + 1) * inputs];
-                        sums[offset * tokens + token] = dot(x_row, w_row);
+                    let outputs = block_sums(x.row(token), block_weights);
+                    for (offset, &sum) in outputs.iter().take(count).enumerate() {
+                        sums[offset * tokens + token] = sum;
                     }
                 }
             },
@@ -528,22 +537,33 @@ fn blocked_product<S: Default + Send>(
     transposed.transposed()
 }
 
-/// `Σ a_i b_i` with four independent partial sums (which the compiler vectorizes).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut partial = [0.0f64; 4];
-    let (a_chunks, b_chunks) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..4 {
-            partial[lane] += x[lane] * y[lane];
+/// `Σ_i x_i w[i][j]` for the [`BLOCK`] columns `j` of input-major weights, in an AVX2 build
+/// of the same code when the processor has it (no FMA: the same roundings, bit for bit).
+fn block_sums(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2 (checked just above).
+        return unsafe { block_sums_avx2(x, weights) };
+    }
+    block_sums_portable(x, weights)
+}
+
+/// [`block_sums_portable`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_sums_avx2(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    block_sums_portable(x, weights)
+}
+
+#[inline(always)]
+fn block_sums_portable(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    let mut sums = [0.0f64; BLOCK];
+    for (&xi, w) in x.iter().zip(weights.chunks_exact(BLOCK)) {
+        for lane in 0..BLOCK {
+            sums[lane] += xi * w[lane];
         }
     }
-    (partial[0] + partial[1]) + (partial[2] + partial[3]) + tail
+    sums
 }
 
 /// Per-token absmax fake quantization to `bits`-bit integers (transformers' `ActQuant`):
@@ -671,6 +691,28 @@ mod tests {
             rows,
             cols,
             data: data.to_vec(),
+        }
+    }
+
+    /// The AVX2 build of the block product gives the same bits as the portable one, and both
+    /// are the sequential sums.
+    #[test]
+    fn block_sums_agree_to_the_bit() {
+        let inputs = 1037;
+        let x: Vec<f64> = (0..inputs)
+            .map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 5.0)
+            .collect();
+        let w: Vec<f64> = (0..inputs * BLOCK)
+            .map(|i| ((i * 104_729) % 997) as f64 / 89.0 - 5.5)
+            .collect();
+        let sums = block_sums(&x, &w);
+        assert_eq!(
+            sums.map(f64::to_bits),
+            block_sums_portable(&x, &w).map(f64::to_bits)
+        );
+        for (lane, &sum) in sums.iter().enumerate() {
+            let sequential = (0..inputs).fold(0.0, |s, i| s + x[i] * w[i * BLOCK + lane]);
+            assert_eq!(sum.to_bits(), sequential.to_bits(), "lane {lane}");
         }
     }
 
