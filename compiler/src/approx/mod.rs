@@ -7,13 +7,21 @@
 //! relative-minimax initial guess refined by Newton steps for `1/√x` and `1/x`. Depth counts
 //! `⌈log2(d + 1)⌉` for a degree-`d` baby-step giant-step evaluation and 2 per Newton step.
 //!
-//! The end-to-end prediction runs the approximate forward ([`forward`]: the same graph with
+//! The end-to-end prediction runs the approximate forward ([`forward()`]: the same graph with
 //! every nonlinearity replaced by its approximation) against the exact one on the
-//! calibration sequences and on any extra inputs, and takes the largest
-//! `max |approx − exact| / max |exact|` of the output (default `hidden`). While it exceeds
-//! the target `2^−precision_bits`, the per-site tolerance shrinks fourfold and every site is
-//! fitted again. The default, 12 bits, targets 2.4e-4: a quarter of the 1e-3 budget of an
-//! encrypted run, leaving the rest to CKKS noise.
+//! calibration sequences and on any extra inputs (such as the user's own tokens), and takes
+//! the largest `max |approx − exact| / max |exact|` of the output (default `hidden`). It also
+//! measures each function class's contribution (only that class approximated). Every class
+//! starts with the target itself as its per-site tolerance; while the prediction exceeds
+//! the target `2^−precision_bits`, each class whose contribution exceeds its share of the
+//! target has its tolerance scaled down in proportion (by 1/2 to 1/64 a round), and a class
+//! that reaches the degree and Newton limits keeps its best fit while the others share the
+//! rest of the target. The default, 12 bits, targets 2.4e-4: a quarter of the 1e-3 budget
+//! of an encrypted run, leaving the rest to CKKS noise.
+//!
+//! [`select`] runs the forward about `rounds × (2 + classes)` times per input, which is
+//! seconds on the fixtures and minutes on the 2B shapes; [`fit_at`] fits at given per-class
+//! tolerances (from a measured run) without any forward pass.
 
 mod fit;
 
@@ -747,7 +755,7 @@ fn measure_on_calibration(
 }
 
 /// The nonlinearities of an [`ApproxTable`] (a site missing from the table is computed exactly;
-/// [`forward`] checks that none is).
+/// [`forward()`] checks that none is).
 #[derive(Debug, Clone, Copy)]
 pub struct Approximate<'a> {
     table: &'a ApproxTable,

@@ -27,7 +27,7 @@ pub use arena::{Arena, Handle};
 pub use graph::{Graph, Node, Output, Type};
 #[allow(
     unused_imports,
-    reason = "the op table, for generators of later stages (the e-graph language)"
+    reason = "the op table, for generators of later stages"
 )]
 pub(crate) use ops::for_each_op;
 pub use ops::{AttentionKind, MAX_OPERANDS, Op, OpKind, Operands, Real, TensorName};

@@ -3,8 +3,9 @@
 //! [`for_each_op!`] hands the table to a generator macro. [`define_ops!`] below derives from it
 //! the [`Op`] enum, the fieldless [`OpKind`], mnemonics, operand and attribute names, and the
 //! attribute printing and parsing the text form uses; the verifier's exhaustive `match` makes
-//! every new op state its typing rule. A later e-graph `Language` can be generated from the
-//! same table with another generator macro.
+//! every new op state its typing rule. The e-graph language of `rewrite` is the table too: its
+//! op nodes are an [`OpKind`] with operands and attribute leaves (`attribute_values`), turned
+//! back into ops by `Op::build`.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
