@@ -209,6 +209,32 @@ fn bad_requests_are_named() {
         "the graph has no output `logit`"
     );
 
+    assert_eq!(
+        select(
+            &graph,
+            &info,
+            &calibration,
+            &ApproxOptions {
+                max_poly_depth: 13,
+                ..defaults.clone()
+            }
+        ),
+        "max_poly_depth must be in 1..=12, found 13"
+    );
+    assert_eq!(
+        select(
+            &graph,
+            &info,
+            &calibration,
+            &ApproxOptions {
+                prediction_sequences: Some(0),
+                ..defaults.clone()
+            }
+        ),
+        "the error prediction needs at least one input (no calibration sequence is used and \
+         there are no extra inputs); approx::fit_at fits without a prediction"
+    );
+
     let stock = frontend::build(&checkpoint, &Options::stock(4)).expect("graph");
     let stock_info = ir::verify(&stock).expect("verifies");
     assert_eq!(

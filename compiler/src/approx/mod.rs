@@ -261,6 +261,12 @@ pub enum ApproxError {
         /// The value given.
         bits: u32,
     },
+    /// A polynomial depth limit of 0 or above [`MAX_POLY_DEPTH`].
+    #[error("max_poly_depth must be in 1..=12, found {depth}")]
+    PolyDepth {
+        /// The value given.
+        depth: u32,
+    },
     /// One site cannot reach the tolerance the target needs within the degree and Newton limits.
     #[error(
         "cannot meet the precision target of {bits} bits ({target:.2e} relative error of `{output}`): \
@@ -306,6 +312,12 @@ pub enum ApproxError {
         /// The last prediction.
         predicted: f64,
     },
+    /// The prediction would run on no input at all.
+    #[error(
+        "the error prediction needs at least one input (no calibration sequence is used and \
+         there are no extra inputs); approx::fit_at fits without a prediction"
+    )]
+    NoPredictionInputs,
     /// The forward pass failed.
     #[error(transparent)]
     Forward(#[from] ForwardError),
@@ -342,6 +354,24 @@ pub fn sites(graph: &Graph) -> Result<Vec<Site>, ApproxError> {
     }
     Ok(sites)
 }
+
+/// The target error `2^−precision_bits` of valid options.
+fn check(options: &ApproxOptions) -> Result<f64, ApproxError> {
+    if !(1..=52).contains(&options.precision_bits) {
+        return Err(ApproxError::PrecisionBits {
+            bits: options.precision_bits,
+        });
+    }
+    if !(1..=MAX_POLY_DEPTH).contains(&options.max_poly_depth) {
+        return Err(ApproxError::PolyDepth {
+            depth: options.max_poly_depth,
+        });
+    }
+    Ok((-f64::from(options.precision_bits)).exp2())
+}
+
+/// Largest `max_poly_depth` accepted (degree 4095; Remez is quadratic in the degree).
+pub const MAX_POLY_DEPTH: u32 = 12;
 
 /// The site targets of `graph`: every site with its calibrated interval (and softmax shift).
 fn targets(graph: &Graph, calibration: &Calibration) -> Result<Vec<(Site, Target)>, ApproxError> {
@@ -384,12 +414,7 @@ pub fn fit_at(
     tolerances: &BTreeMap<Function, f64>,
     options: &ApproxOptions,
 ) -> Result<ApproxTable, ApproxError> {
-    if !(1..=52).contains(&options.precision_bits) {
-        return Err(ApproxError::PrecisionBits {
-            bits: options.precision_bits,
-        });
-    }
-    let target_error = (-f64::from(options.precision_bits)).exp2();
+    let target_error = check(options)?;
     let targets = targets(graph, calibration)?;
     let limits = Limits {
         max_poly_depth: options.max_poly_depth,
@@ -419,39 +444,13 @@ pub fn select(
     calibration: &Calibration,
     options: &ApproxOptions,
 ) -> Result<(ApproxTable, ErrorPrediction), ApproxError> {
-    if !(1..=52).contains(&options.precision_bits) {
-        return Err(ApproxError::PrecisionBits {
-            bits: options.precision_bits,
-        });
-    }
+    let target_error = check(options)?;
     if graph.output(&options.output).is_none() {
         return Err(ApproxError::NoOutput {
             output: options.output.clone(),
         });
     }
-    let target_error = (-f64::from(options.precision_bits)).exp2();
-    let mut targets: Vec<(Site, Target)> = Vec::new();
-    for site in sites(graph)? {
-        let range = calibration
-            .range(site)
-            .ok_or(ApproxError::Uncalibrated { site })?;
-        // e^(s − c) and the 1/x of its row sums both carry the node's shift c.
-        let shift = if matches!(site.function, Function::Exp | Function::Inverse) {
-            calibration
-                .softmax_shift(site.node)
-                .ok_or(ApproxError::Uncalibrated { site })?
-        } else {
-            0.0
-        };
-        targets.push((
-            site,
-            Target {
-                function: site.function,
-                interval: range.interval,
-                shift,
-            },
-        ));
-    }
+    let targets = targets(graph, calibration)?;
 
     let calibration_inputs: Vec<&[u32]> = calibration
         .sequences()
@@ -465,6 +464,9 @@ pub fn select(
         .chain(&extra_inputs)
         .copied()
         .collect();
+    if all_inputs.is_empty() {
+        return Err(ApproxError::NoPredictionInputs);
+    }
     let exact: Vec<Outputs> = all_inputs
         .par_iter()
         .map(|tokens| forward::run(graph, info, checkpoint, tokens))
