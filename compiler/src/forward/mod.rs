@@ -1,10 +1,20 @@
-//! Plaintext reference forward: a verified model-IR graph evaluated in f64 on a checkpoint's weights.
+//! Plaintext reference forward: a verified model-IR graph evaluated in f64 on a checkpoint's weights, with exact or substituted nonlinearities.
 //!
 //! The twin of the outside oracle (transformers, float32): the same operations in double
 //! precision, so differences to the fixtures are float32 rounding, plus flipped 8-bit codes
 //! when activation quantization is on. Values are freed after their last use.
+//!
+//! Every scalar nonlinearity (ReLU², SiLU, attention's sigmoid or softmax, RMSNorm's inverse
+//! square root) goes through a [`Nonlinear`] implementation: [`Exact`] for [`run`], a
+//! recorder for calibration, polynomial approximations for the approximate forward
+//! ([`run_with`]).
+
+mod nonlinear;
+
+pub use nonlinear::{Exact, Function, Nonlinear};
 
 use ensi_checkpoint::Checkpoint;
+use rayon::prelude::*;
 
 use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Type};
 
@@ -53,8 +63,19 @@ impl Matrix {
         &mut self.data[row * self.cols..(row + 1) * self.cols]
     }
 
+    /// The transpose, `[cols, rows]`.
+    fn transposed(&self) -> Self {
+        let mut out = Self::zeros(self.cols, self.rows);
+        for (row, values) in self.data.chunks_exact(self.cols.max(1)).enumerate() {
+            for (col, &value) in values.iter().enumerate() {
+                out.data[col * self.rows + row] = value;
+            }
+        }
+        out
+    }
+
     /// Applies `f` to every entry.
-    fn map(mut self, f: impl Fn(f64) -> f64) -> Self {
+    fn map(mut self, mut f: impl FnMut(f64) -> f64) -> Self {
         self.data.iter_mut().for_each(|x| *x = f(*x));
         self
     }
@@ -155,6 +176,31 @@ pub fn run_observed(
     info: &GraphInfo,
     checkpoint: &Checkpoint,
     tokens: &[u32],
+    observe: impl FnMut(Handle<Node>, &Matrix),
+) -> Result<Outputs, ForwardError> {
+    run_with_observed(graph, info, checkpoint, tokens, &mut Exact, observe)
+}
+
+/// [`run`] with the nonlinearities of `nonlinear` in place of the exact functions (the
+/// approximate forward, when `nonlinear` holds the chosen polynomial approximations).
+pub fn run_with(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    nonlinear: &mut impl Nonlinear,
+) -> Result<Outputs, ForwardError> {
+    run_with_observed(graph, info, checkpoint, tokens, nonlinear, |_, _| {})
+}
+
+/// [`run_with`] and [`run_observed`] in one: substituted nonlinearities, every tensor value
+/// shown to `observe`.
+pub fn run_with_observed(
+    graph: &Graph,
+    info: &GraphInfo,
+    checkpoint: &Checkpoint,
+    tokens: &[u32],
+    nonlinear: &mut impl Nonlinear,
     mut observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
     if !info.describes(graph) {
@@ -178,7 +224,7 @@ pub fn run_observed(
             handle,
             tokens,
         }
-        .eval(node)?;
+        .eval(node, nonlinear)?;
         if let Value::Tensor(matrix) = &value {
             observe(handle, matrix);
         }
@@ -218,7 +264,8 @@ struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    fn eval(&self, node: &Node) -> Result<Value, ForwardError> {
+    fn eval(&self, node: &Node, nonlinear: &mut impl Nonlinear) -> Result<Value, ForwardError> {
+        let handle = self.handle;
         let cols = match node.ty {
             Type::Tensor { cols, .. } => cols,
             Type::Ids { .. } => 0,
@@ -226,11 +273,23 @@ impl Evaluator<'_> {
         let matrix = match &node.op {
             Op::Tokens {} => return Ok(Value::Ids(self.tokens.to_vec())),
             Op::Embed { ids, table } => self.embed(self.ids(*ids), table.as_str(), cols)?,
-            Op::RmsNorm { x, gain, eps } => self.rms_norm(self.tensor(*x), gain.as_str(), eps.0)?,
+            Op::RmsNorm {
+                x,
+                gain,
+                gain_scale,
+                eps,
+            } => self.rms_norm(
+                self.tensor(*x),
+                gain.as_str(),
+                gain_scale.0,
+                eps.0,
+                |mean_square| nonlinear.inv_sqrt(handle, mean_square),
+            )?,
             Op::ActQuant { x, bits } => act_quant(self.tensor(*x), *bits),
             Op::TernaryLinear { x, weight, scale } => {
                 self.ternary_linear(self.tensor(*x), weight.as_str(), scale.0, cols)?
             }
+            Op::Scale { x, factor } => self.tensor(*x).clone().map(|x| factor.0 * x),
             Op::Rope {
                 x,
                 heads,
@@ -246,16 +305,27 @@ impl Evaluator<'_> {
                 head_dim,
                 kind,
                 causal,
+                score_scale,
             } => attention(
                 [self.tensor(*q), self.tensor(*k), self.tensor(*v)],
-                *heads,
-                *kv_heads,
-                *head_dim,
-                *kind,
-                *causal,
+                &AttentionShape {
+                    heads: *heads,
+                    kv_heads: *kv_heads,
+                    head_dim: *head_dim,
+                    kind: *kind,
+                    causal: *causal,
+                    score_scale: score_scale.0,
+                },
+                &mut Weights {
+                    node: handle,
+                    nonlinear,
+                },
             ),
-            Op::Relu2 { x } => self.tensor(*x).clone().map(|x| x.max(0.0) * x.max(0.0)),
-            Op::Silu { x } => self.tensor(*x).clone().map(|x| x / (1.0 + (-x).exp())),
+            Op::Relu2 { x } => self.tensor(*x).clone().map(|x| nonlinear.relu2(handle, x)),
+            Op::Silu { x, input_scale } => self
+                .tensor(*x)
+                .clone()
+                .map(|x| nonlinear.silu(handle, input_scale.0 * x)),
             Op::Mul { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a * b),
             Op::Add { lhs, rhs } => zip(self.tensor(*lhs), self.tensor(*rhs), |a, b| a + b),
             Op::LmHead { x, weight, tied: _ } => {
@@ -335,18 +405,29 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    fn rms_norm(&self, x: &Matrix, gain: &str, eps: f64) -> Result<Matrix, ForwardError> {
+    fn rms_norm(
+        &self,
+        x: &Matrix,
+        gain: &str,
+        gain_scale: f64,
+        eps: f64,
+        mut inv_sqrt: impl FnMut(f64) -> f64,
+    ) -> Result<Matrix, ForwardError> {
         let gains = self
             .checkpoint
             .vector(gain)
             .ok_or_else(|| self.missing("vector", gain))?;
         self.shape(gain, (1, gains.len()), (1, x.cols))?;
-        let gains: Vec<f64> = gains.to_vec().into_iter().map(f64::from).collect();
+        let gains: Vec<f64> = gains
+            .to_vec()
+            .into_iter()
+            .map(|g| gain_scale * f64::from(g))
+            .collect();
         let mut out = x.clone();
         for row in 0..x.rows {
             let values = out.row_mut(row);
             let mean_square = values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64;
-            let inverse_rms = 1.0 / (mean_square + eps).sqrt();
+            let inverse_rms = inv_sqrt(mean_square + eps);
             for (value, gain) in values.iter_mut().zip(&gains) {
                 *value = gain * (*value * inverse_rms);
             }
@@ -354,6 +435,10 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
+    /// `scale · x Wᵀ`. Blocks of output features run in parallel; a block's weights are
+    /// widened to f64 once, and each token row meets all of them while it is in cache. The
+    /// products are plain multiply-adds by −1, 0 and 1: branching on the weight would
+    /// mispredict on every other entry.
     fn ternary_linear(
         &self,
         x: &Matrix,
@@ -366,45 +451,119 @@ impl Evaluator<'_> {
             .ternary(weight)
             .ok_or_else(|| self.missing("ternary matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (out_cols, x.cols))?;
-        let mut out = Matrix::zeros(x.rows, out_cols);
-        let mut entries = vec![0i8; x.cols];
-        for output in 0..out_cols {
-            matrix.row_into(output, &mut entries);
-            for row in 0..x.rows {
-                let dot: f64 = x
-                    .row(row)
-                    .iter()
-                    .zip(&entries)
-                    .map(|(v, &t)| v * f64::from(t))
-                    .sum();
-                out.data[row * out_cols + output] = scale * dot;
-            }
-        }
-        Ok(out)
+        Ok(blocked_product(
+            x,
+            out_cols,
+            |output, row: &mut [f64], entries: &mut Vec<i8>| {
+                entries.resize(row.len(), 0);
+                matrix.row_into(output, entries);
+                row.iter_mut()
+                    .zip(entries.iter())
+                    .for_each(|(w, &e)| *w = f64::from(e));
+            },
+        )
+        .map(|sum| scale * sum))
     }
 
+    /// `x Wᵀ` with a float matrix (see [`blocked_product`]).
     fn lm_head(&self, x: &Matrix, weight: &str, vocab: usize) -> Result<Matrix, ForwardError> {
         let matrix = self
             .checkpoint
             .matrix(weight)
             .ok_or_else(|| self.missing("matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (vocab, x.cols))?;
-        let mut out = Matrix::zeros(x.rows, vocab);
-        let mut entries = vec![0.0f32; x.cols];
-        for token in 0..vocab {
-            matrix.row_into(token, &mut entries);
-            for row in 0..x.rows {
-                let dot: f64 = x
-                    .row(row)
-                    .iter()
-                    .zip(&entries)
-                    .map(|(v, &w)| v * f64::from(w))
-                    .sum();
-                out.data[row * vocab + token] = dot;
-            }
-        }
-        Ok(out)
+        Ok(blocked_product(
+            x,
+            vocab,
+            |token, row: &mut [f64], entries: &mut Vec<f32>| {
+                entries.resize(row.len(), 0.0);
+                matrix.row_into(token, entries);
+                row.iter_mut()
+                    .zip(entries.iter())
+                    .for_each(|(w, &e)| *w = f64::from(e));
+            },
+        ))
     }
+}
+
+/// Output features per parallel task of [`blocked_product`].
+const BLOCK: usize = 16;
+
+/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a weight given row by row: `widen(r, row,
+/// scratch)` writes row `r` of `W` in f64.
+///
+/// Blocks of [`BLOCK`] output features run in parallel. A block's weights are stored
+/// input-major (`[in][BLOCK]`), and each token accumulates all [`BLOCK`] outputs at once
+/// (one broadcast input times a vector of weights per step), so weights stream from cache
+/// once per token and the sums stay in registers. Every output is the plain sequential sum
+/// over the inputs, whichever instruction set runs it.
+fn blocked_product<S: Default + Send>(
+    x: &Matrix,
+    outputs: usize,
+    widen: impl Fn(usize, &mut [f64], &mut S) + Sync,
+) -> Matrix {
+    let (tokens, inputs) = (x.rows, x.cols);
+    let mut transposed = Matrix::zeros(outputs, tokens);
+    transposed
+        .data
+        .par_chunks_mut(BLOCK * tokens.max(1))
+        .enumerate()
+        .for_each_init(
+            || {
+                (
+                    vec![0.0f64; inputs],
+                    vec![0.0f64; BLOCK * inputs],
+                    S::default(),
+                )
+            },
+            |(row, block_weights, scratch), (block, sums)| {
+                let first = block * BLOCK;
+                let count = sums.len() / tokens.max(1);
+                block_weights.iter_mut().for_each(|w| *w = 0.0);
+                for offset in 0..count {
+                    widen(first + offset, row, scratch);
+                    for (input, &w) in row.iter().enumerate() {
+                        block_weights[input * BLOCK + offset] = w;
+                    }
+                }
+                for token in 0..tokens {
+                    let outputs = block_sums(x.row(token), block_weights);
+                    for (offset, &sum) in outputs.iter().take(count).enumerate() {
+                        sums[offset * tokens + token] = sum;
+                    }
+                }
+            },
+        );
+    transposed.transposed()
+}
+
+/// `Σ_i x_i w[i][j]` for the [`BLOCK`] columns `j` of input-major weights, in an AVX2 build
+/// of the same code when the processor has it (no FMA: the same roundings, bit for bit).
+fn block_sums(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2 (checked just above).
+        return unsafe { block_sums_avx2(x, weights) };
+    }
+    block_sums_portable(x, weights)
+}
+
+/// [`block_sums_portable`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_sums_avx2(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    block_sums_portable(x, weights)
+}
+
+#[inline(always)]
+fn block_sums_portable(x: &[f64], weights: &[f64]) -> [f64; BLOCK] {
+    let mut sums = [0.0f64; BLOCK];
+    for (&xi, w) in x.iter().zip(weights.chunks_exact(BLOCK)) {
+        for lane in 0..BLOCK {
+            sums[lane] += xi * w[lane];
+        }
+    }
+    sums
 }
 
 /// Per-token absmax fake quantization to `bits`-bit integers (transformers' `ActQuant`):
@@ -446,18 +605,39 @@ fn rope(x: &Matrix, heads: usize, head_dim: usize, theta: f64) -> Matrix {
     out
 }
 
-/// Grouped-query attention: query head `h` reads key/value head `h / (heads / kv_heads)`.
-fn attention(
-    [q, k, v]: [&Matrix; 3],
+/// The attributes of an attention node.
+struct AttentionShape {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     kind: AttentionKind,
     causal: bool,
+    score_scale: f64,
+}
+
+/// Attention weights from scores, through a [`Nonlinear`] at one node.
+struct Weights<'a, N> {
+    node: Handle<Node>,
+    nonlinear: &'a mut N,
+}
+
+/// Grouped-query attention: query head `h` reads key/value head `h / (heads / kv_heads)`.
+fn attention<N: Nonlinear>(
+    [q, k, v]: [&Matrix; 3],
+    shape: &AttentionShape,
+    weigh: &mut Weights<'_, N>,
 ) -> Matrix {
+    let &AttentionShape {
+        heads,
+        kv_heads,
+        head_dim,
+        kind,
+        causal,
+        score_scale,
+    } = shape;
     let tokens = q.rows;
     let group = heads / kv_heads;
-    let scale = 1.0 / (head_dim as f64).sqrt();
+    let scale = score_scale / (head_dim as f64).sqrt();
     // σ(score − ln T): the bias keeps the unnormalized row sums of order one.
     let bias = -(tokens as f64).ln();
     let mut out = Matrix::zeros(tokens, heads * head_dim);
@@ -474,23 +654,10 @@ fn attention(
                 *weight = q_row.iter().zip(k_row).map(|(a, b)| a * b).sum::<f64>() * scale;
             }
             match kind {
-                AttentionKind::Softmax => {
-                    let max = weights[..keys]
-                        .iter()
-                        .copied()
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    let mut total = 0.0;
-                    for weight in &mut weights[..keys] {
-                        *weight = (*weight - max).exp();
-                        total += *weight;
-                    }
-                    weights[..keys]
-                        .iter_mut()
-                        .for_each(|weight| *weight /= total);
-                }
+                AttentionKind::Softmax => weigh.nonlinear.softmax(weigh.node, &mut weights[..keys]),
                 AttentionKind::Sigmoid => {
                     for weight in &mut weights[..keys] {
-                        *weight = 1.0 / (1.0 + (-(*weight + bias)).exp());
+                        *weight = weigh.nonlinear.sigmoid(weigh.node, *weight + bias);
                     }
                 }
             }
@@ -527,6 +694,28 @@ mod tests {
         }
     }
 
+    /// The AVX2 build of the block product gives the same bits as the portable one, and both
+    /// are the sequential sums.
+    #[test]
+    fn block_sums_agree_to_the_bit() {
+        let inputs = 1037;
+        let x: Vec<f64> = (0..inputs)
+            .map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 5.0)
+            .collect();
+        let w: Vec<f64> = (0..inputs * BLOCK)
+            .map(|i| ((i * 104_729) % 997) as f64 / 89.0 - 5.5)
+            .collect();
+        let sums = block_sums(&x, &w);
+        assert_eq!(
+            sums.map(f64::to_bits),
+            block_sums_portable(&x, &w).map(f64::to_bits)
+        );
+        for (lane, &sum) in sums.iter().enumerate() {
+            let sequential = (0..inputs).fold(0.0, |s, i| s + x[i] * w[i * BLOCK + lane]);
+            assert_eq!(sum.to_bits(), sequential.to_bits(), "lane {lane}");
+        }
+    }
+
     #[test]
     fn act_quant_rounds_half_to_even_per_row() {
         // Row 0: absmax 1, s = 127: 0.3·127 = 38.1 -> 38; 2.5/127·127 = 2.5 -> 2 (tie to even).
@@ -558,19 +747,42 @@ mod tests {
         }
     }
 
+    /// Causal attention with score scale 1 and exact weights.
+    fn attend(
+        [q, k, v]: [&Matrix; 3],
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        kind: AttentionKind,
+    ) -> Matrix {
+        let shape = AttentionShape {
+            heads,
+            kv_heads,
+            head_dim,
+            kind,
+            causal: true,
+            score_scale: 1.0,
+        };
+        let mut weights = Weights {
+            node: Handle::from_index(0),
+            nonlinear: &mut Exact,
+        };
+        attention([q, k, v], &shape, &mut weights)
+    }
+
     #[test]
     fn sigmoid_attention_is_unnormalized_and_causal() {
         // T = 2, one head of width 1: q = k = [1, 2], v = [10, 20].
         let q = matrix(2, 1, &[1.0, 2.0]);
         let v = matrix(2, 1, &[10.0, 20.0]);
-        let y = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Sigmoid, true);
+        let y = attend([&q, &q, &v], 1, 1, 1, AttentionKind::Sigmoid);
         let sigma = |z: f64| 1.0 / (1.0 + (-z).exp());
         let bias = -(2.0f64).ln();
         assert!((y.row(0)[0] - sigma(1.0 + bias) * 10.0).abs() < 1e-12);
         let second = sigma(2.0 + bias) * 10.0 + sigma(4.0 + bias) * 20.0;
         assert!((y.row(1)[0] - second).abs() < 1e-12);
 
-        let softmax = attention([&q, &q, &v], 1, 1, 1, AttentionKind::Softmax, true);
+        let softmax = attend([&q, &q, &v], 1, 1, 1, AttentionKind::Softmax);
         let w = 1.0 / (1.0 + (2.0f64).exp());
         assert!((softmax.row(0)[0] - 10.0).abs() < 1e-12);
         assert!((softmax.row(1)[0] - (w * 10.0 + (1.0 - w) * 20.0)).abs() < 1e-12);
@@ -582,7 +794,7 @@ mod tests {
         let q = matrix(1, 2, &[0.5, 0.5]);
         let k = matrix(1, 1, &[1.0]);
         let v = matrix(1, 1, &[3.0]);
-        let y = attention([&q, &k, &v], 2, 1, 1, AttentionKind::Softmax, true);
+        let y = attend([&q, &k, &v], 2, 1, 1, AttentionKind::Softmax);
         assert_eq!(y.row(0), [3.0, 3.0]);
     }
 }

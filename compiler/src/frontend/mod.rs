@@ -180,6 +180,7 @@ impl Builder<'_> {
             head_dim,
             kind: self.options.attention,
             causal: true,
+            score_scale: Real(1.0),
         };
         let attended = self.push(attention, config.query_width());
         let attended = self.rms_norm(attended, weights.norm(Norm::AttnSub).name());
@@ -200,7 +201,13 @@ impl Builder<'_> {
         let width = config.intermediate_size;
         let gate = match config.activation {
             Activation::Relu2 => self.push(Op::Relu2 { x: gate }, width),
-            Activation::Silu => self.push(Op::Silu { x: gate }, width),
+            Activation::Silu => self.push(
+                Op::Silu {
+                    x: gate,
+                    input_scale: Real(1.0),
+                },
+                width,
+            ),
         };
         let product = self.push(Op::Mul { lhs: gate, rhs: up }, width);
         let product = self.rms_norm(product, weights.norm(Norm::FfnSub).name());
@@ -221,6 +228,7 @@ impl Builder<'_> {
             Op::RmsNorm {
                 x,
                 gain: TensorName::from(gain),
+                gain_scale: Real(1.0),
                 eps,
             },
             self.width(x),

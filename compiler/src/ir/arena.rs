@@ -82,6 +82,13 @@ impl<T> fmt::Display for Handle<T> {
     }
 }
 
+/// Handles serialize as their text form, `"%3"` (side tables keyed by handle stay readable).
+impl<T> serde::Serialize for Handle<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// An append-only store of `T`s addressed by [`Handle<T>`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Arena<T> {

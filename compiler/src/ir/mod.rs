@@ -27,10 +27,11 @@ pub use arena::{Arena, Handle};
 pub use graph::{Graph, Node, Output, Type};
 #[allow(
     unused_imports,
-    reason = "the op table, for generators of later stages (the e-graph language)"
+    reason = "the op table, for generators of later stages"
 )]
 pub(crate) use ops::for_each_op;
 pub use ops::{AttentionKind, MAX_OPERANDS, Op, OpKind, Operands, Real, TensorName};
+pub(crate) use ops::{AttrText, AttrValue, RealOrd};
 pub use parse::{ParseError, parse};
 pub use print::print;
 pub use verify::{GraphInfo, Mnemonic, VerifyError, verify};

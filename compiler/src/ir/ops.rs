@@ -3,8 +3,9 @@
 //! [`for_each_op!`] hands the table to a generator macro. [`define_ops!`] below derives from it
 //! the [`Op`] enum, the fieldless [`OpKind`], mnemonics, operand and attribute names, and the
 //! attribute printing and parsing the text form uses; the verifier's exhaustive `match` makes
-//! every new op state its typing rule. A later e-graph `Language` can be generated from the
-//! same table with another generator macro.
+//! every new op state its typing rule. The e-graph language of `rewrite` is the table too: its
+//! op nodes are an [`OpKind`] with operands and attribute leaves (`attribute_values`), turned
+//! back into ops by `Op::build`.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -24,31 +25,38 @@ macro_rules! for_each_op {
             Tokens = "tokens" () {},
             /// Rows of the embedding table `table` for each id: `ids[T] -> [T, d]`.
             Embed = "embed" (ids) { table: TensorName },
-            /// `gain ⊙ x / sqrt(mean(x²) + eps)` over each row: `[T, d] -> [T, d]`.
-            RmsNorm = "rms_norm" (x) { gain: TensorName, eps: Real },
+            /// `gain_scale · gain ⊙ x / sqrt(mean(x²) + eps)` over each row: `[T, d] -> [T, d]`
+            /// (`gain_scale` is where the rewrites fold a positive scale that follows the norm).
+            RmsNorm = "rms_norm" (x) { gain: TensorName, gain_scale: Real, eps: Real },
             /// Fake-quantizes each row to `bits`-bit integers by its absmax (BitNet's 8-bit
             /// activation quantization; dropped under encryption): `[T, d] -> [T, d]`.
             ActQuant = "act_quant" (x) { bits: u32 },
             /// `scale · (W x)` with `W` the ternary matrix `weight` (`[out, in]`):
             /// `[T, in] -> [T, out]`.
             TernaryLinear = "ternary_linear" (x) { weight: TensorName, scale: Real },
+            /// `factor · x` for a positive constant `factor`, elementwise (a standalone scaling:
+            /// under encryption it costs a multiplicative level unless the rewrites fold it away).
+            Scale = "scale" (x) { factor: Real },
             /// Rotary position embedding (half-split, "rotate_half") of each head, position =
             /// row index: `[T, heads·head_dim] -> same`.
             Rope = "rope" (x) { heads: usize, head_dim: usize, theta: Real },
-            /// Grouped-query attention, scores `q·k / sqrt(head_dim)`; `softmax` normalizes
-            /// each row, `sigmoid` takes `σ(score − ln T)` without normalization; `causal`
-            /// keeps key positions ≤ the query's: `[T, heads·hd], [T, kv·hd] ×2 -> [T, heads·hd]`.
+            /// Grouped-query attention, scores `score_scale · q·k / sqrt(head_dim)`; `softmax`
+            /// normalizes each row, `sigmoid` takes `σ(score − ln T)` without normalization;
+            /// `causal` keeps key positions ≤ the query's:
+            /// `[T, heads·hd], [T, kv·hd] ×2 -> [T, heads·hd]`.
             Attention = "attention" (q, k, v) {
                 heads: usize,
                 kv_heads: usize,
                 head_dim: usize,
                 kind: AttentionKind,
-                causal: bool
+                causal: bool,
+                score_scale: Real
             },
             /// `relu(x)²`, elementwise.
             Relu2 = "relu2" (x) {},
-            /// `x · σ(x)`, elementwise.
-            Silu = "silu" (x) {},
+            /// `silu(input_scale · x)` with `silu(z) = z · σ(z)`, elementwise (SiLU is not
+            /// homogeneous, so a scale of its input is folded into the polynomial's input map).
+            Silu = "silu" (x) { input_scale: Real },
             /// Elementwise product (the feed-forward gate).
             Mul = "mul" (lhs, rhs) {},
             /// Elementwise sum (the residual connection).
@@ -125,6 +133,13 @@ macro_rules! define_ops {
             pub fn operands_mut(&mut self) -> Vec<&mut Handle<Node>> {
                 match self {
                     $(Op::$name { $($operand,)* .. } => vec![$($operand),*],)*
+                }
+            }
+
+            /// The attribute values, in table order (the e-graph language's attribute leaves).
+            pub(crate) fn attribute_values(&self) -> Vec<AttrValue> {
+                match self {
+                    $(Op::$name { $($attr,)* .. } => vec![$(Attribute::value($attr)),*],)*
                 }
             }
 
@@ -232,7 +247,7 @@ impl IntoIterator for Operands {
 }
 
 /// An attribute value as written in the text form: a bare word or an (unescaped) string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum AttrText {
     /// Numbers, booleans, enum names: `1e-5`, `true`, `softmax`.
     Word(String),
@@ -249,12 +264,44 @@ impl fmt::Display for AttrText {
     }
 }
 
+/// An attribute's value as later stages see it: a real number they may compute with, or
+/// an opaque text (names, counts, flags) they only compare.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum AttrValue {
+    /// A [`Real`] attribute.
+    Real(RealOrd),
+    /// Any other attribute, in its text form.
+    Text(AttrText),
+}
+
+/// A [`Real`] ordered by its bits, for values that must be `Ord` (e-graph nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RealOrd(pub Real);
+
+impl PartialOrd for RealOrd {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RealOrd {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.0.to_bits().cmp(&other.0.0.to_bits())
+    }
+}
+
 /// A type that can be an op attribute: printed and parsed in the text form.
 pub(crate) trait Attribute: Sized {
     /// Appends the value's text form.
     fn print(&self, out: &mut String);
     /// Reads a value from its text form.
     fn parse(text: &AttrText) -> Result<Self, String>;
+    /// The value as later stages see it: text unless the type is [`Real`].
+    fn value(&self) -> AttrValue {
+        let mut word = String::new();
+        self.print(&mut word);
+        AttrValue::Text(AttrText::Word(word))
+    }
 }
 
 /// Reads a bare word as a `T: FromStr`, naming what was expected on failure.
@@ -339,6 +386,10 @@ impl Attribute for Real {
     fn parse(text: &AttrText) -> Result<Self, String> {
         parse_word(text, "a number").map(Real)
     }
+
+    fn value(&self) -> AttrValue {
+        AttrValue::Real(RealOrd(*self))
+    }
 }
 
 /// The name of a checkpoint tensor; the IR refers to weights by name, never copies them.
@@ -378,6 +429,10 @@ impl Attribute for TensorName {
             }
         }
         out.push('"');
+    }
+
+    fn value(&self) -> AttrValue {
+        AttrValue::Text(AttrText::Str(self.0.clone()))
     }
 
     fn parse(text: &AttrText) -> Result<Self, String> {

@@ -28,13 +28,19 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         Just(Op::Tokens {}),
         (handle(), name()).prop_map(|(ids, table)| Op::Embed { ids, table }),
-        (handle(), name(), real()).prop_map(|(x, gain, eps)| Op::RmsNorm { x, gain, eps }),
+        (handle(), name(), real(), real()).prop_map(|(x, gain, gain_scale, eps)| Op::RmsNorm {
+            x,
+            gain,
+            gain_scale,
+            eps
+        }),
         (handle(), any::<u32>()).prop_map(|(x, bits)| Op::ActQuant { x, bits }),
         (handle(), name(), real()).prop_map(|(x, weight, scale)| Op::TernaryLinear {
             x,
             weight,
             scale
         }),
+        (handle(), real()).prop_map(|(x, factor)| Op::Scale { x, factor }),
         (handle(), any::<usize>(), any::<usize>(), real()).prop_map(
             |(x, heads, head_dim, theta)| Op::Rope {
                 x,
@@ -47,22 +53,26 @@ fn op() -> impl Strategy<Value = Op> {
             [handle(), handle(), handle()],
             (any::<usize>(), any::<usize>(), any::<usize>()),
             kind(),
-            any::<bool>()
+            any::<bool>(),
+            real()
         )
-            .prop_map(|([q, k, v], (heads, kv_heads, head_dim), kind, causal)| {
-                Op::Attention {
-                    q,
-                    k,
-                    v,
-                    heads,
-                    kv_heads,
-                    head_dim,
-                    kind,
-                    causal,
+            .prop_map(
+                |([q, k, v], (heads, kv_heads, head_dim), kind, causal, score_scale)| {
+                    Op::Attention {
+                        q,
+                        k,
+                        v,
+                        heads,
+                        kv_heads,
+                        head_dim,
+                        kind,
+                        causal,
+                        score_scale,
+                    }
                 }
-            }),
+            ),
         handle().prop_map(|x| Op::Relu2 { x }),
-        handle().prop_map(|x| Op::Silu { x }),
+        (handle(), real()).prop_map(|(x, input_scale)| Op::Silu { x, input_scale }),
         (handle(), handle()).prop_map(|(lhs, rhs)| Op::Mul { lhs, rhs }),
         (handle(), handle()).prop_map(|(lhs, rhs)| Op::Add { lhs, rhs }),
         (handle(), name(), any::<bool>()).prop_map(|(x, weight, tied)| Op::LmHead {
@@ -117,7 +127,7 @@ fn the_op_table_is_consistent() {
     assert_eq!(mnemonics.len(), OpKind::ALL.len(), "mnemonics are unique");
 }
 
-/// A small valid graph using every op of the table but `silu`.
+/// A small valid graph using every op of the table.
 const BLOCK: &str = include_str!("../../../ir-examples/attention-block.ir");
 
 #[test]
@@ -128,9 +138,9 @@ fn a_valid_graph_verifies_and_prints_canonically() {
     assert_eq!(info.input(), Handle::from_index(0));
     assert_eq!(
         info.last_use(Handle::from_index(1)),
-        Some(Handle::from_index(12))
+        Some(Handle::from_index(13))
     );
-    assert_eq!(info.last_use(Handle::from_index(13)), None);
+    assert_eq!(info.last_use(Handle::from_index(15)), None);
     assert!(info.describes(&graph));
     let canonical = print(&graph);
     assert!(canonical.starts_with("%0: ids[3] = tokens\n%1: [3, 8] = embed %0, table=\"embed\"\n"));
@@ -177,12 +187,17 @@ fn verifier_errors_name_the_node_and_the_rule() {
         ),
         (
             "%2:",
-            "%2: [3, 8] = rms_norm %1, gain=\"norm\", eps=-1.0",
+            "%2: [3, 8] = rms_norm %1, gain=\"norm\", gain_scale=1.0, eps=-1.0",
             "%2 (rms_norm): attribute `eps` must be positive and finite, found -1.0",
         ),
         (
             "%2:",
-            "%2: [3, 8] = rms_norm %1, gain=\"\", eps=1e-5",
+            "%2: [3, 8] = rms_norm %1, gain=\"norm\", gain_scale=0.0, eps=1e-5",
+            "%2 (rms_norm): attribute `gain_scale` must be positive and finite, found 0.0",
+        ),
+        (
+            "%2:",
+            "%2: [3, 8] = rms_norm %1, gain=\"\", gain_scale=1.0, eps=1e-5",
             "%2 (rms_norm): attribute `gain` must name a tensor",
         ),
         (
@@ -207,18 +222,38 @@ fn verifier_errors_name_the_node_and_the_rule() {
         ),
         (
             "%9:",
-            "%9: [3, 8] = attention %7, %8, %6, heads=2, kv_heads=3, head_dim=4, kind=sigmoid, causal=true",
+            "%9: [3, 8] = attention %7, %8, %6, heads=2, kv_heads=1, head_dim=4, kind=sigmoid, causal=true, score_scale=-2.0",
+            "%9 (attention): attribute `score_scale` must be positive and finite, found -2.0",
+        ),
+        (
+            "%14:",
+            "%14: [3, 8] = scale %13, factor=-0.5",
+            "%14 (scale): attribute `factor` must be positive and finite, found -0.5",
+        ),
+        (
+            "%14:",
+            "%14: [3, 4] = scale %13, factor=0.5",
+            "%14 (scale): declared type [3, 4], but the op produces [3, 8]",
+        ),
+        (
+            "%11:",
+            "%11: [3, 8] = silu %9, input_scale=NaN",
+            "%11 (silu): attribute `input_scale` must be positive and finite, found NaN",
+        ),
+        (
+            "%9:",
+            "%9: [3, 8] = attention %7, %8, %6, heads=2, kv_heads=3, head_dim=4, kind=sigmoid, causal=true, score_scale=1.0",
             "%9 (attention): attribute `kv_heads` must be positive and divide heads = 2, found 3",
         ),
         (
             "%9:",
-            "%9: [3, 8] = attention %7, %7, %6, heads=2, kv_heads=1, head_dim=4, kind=sigmoid, causal=true",
+            "%9: [3, 8] = attention %7, %7, %6, heads=2, kv_heads=1, head_dim=4, kind=sigmoid, causal=true, score_scale=1.0",
             "%9 (attention): operand %7 has type [3, 8], expected [3, 4] (kv_heads × head_dim)",
         ),
         (
-            "%11:",
-            "%11: [3, 8] = mul %10, %5",
-            "%11 (mul): operand %5 has type [3, 4], expected [3, 8] (the type of %10)",
+            "%12:",
+            "%12: [3, 8] = mul %10, %5",
+            "%12 (mul): operand %5 has type [3, 4], expected [3, 8] (the type of %10)",
         ),
         (
             "%1:",
@@ -242,12 +277,12 @@ fn verifier_errors_name_the_node_and_the_rule() {
         ),
         (
             "output hidden",
-            "output logits = %12",
+            "output logits = %13",
             "output `logits`: the name is used twice",
         ),
         (
             "output hidden",
-            "output hidden.state = %12",
+            "output hidden.state = %13",
             "output `hidden.state`: the name is not an identifier ([A-Za-z_][A-Za-z0-9_]*)",
         ),
     ];
@@ -291,19 +326,19 @@ fn parse_errors_give_the_line() {
             "line 1: `tokens` takes 0 operands, found 1",
         ),
         (
-            "%0: [3, 8] = rms_norm %0, eps=1e-5",
+            "%0: [3, 8] = rms_norm %0, gain_scale=1.0, eps=1e-5",
             "line 1: `rms_norm` needs attribute `gain`",
         ),
         (
-            "%0: [3, 8] = rms_norm %0, gain=\"g\", eps=small",
+            "%0: [3, 8] = rms_norm %0, gain=\"g\", gain_scale=1.0, eps=small",
             "line 1: attribute `eps`: expected a number, found `small`",
         ),
         (
-            "%0: [3, 8] = rms_norm %0, gain=g, eps=1.0",
+            "%0: [3, 8] = rms_norm %0, gain=g, gain_scale=1.0, eps=1.0",
             "line 1: attribute `gain`: expected a quoted tensor name, found `g`",
         ),
         (
-            "%0: [3, 8] = rms_norm %0, gain=\"g\", eps=1.0, eps=2.0",
+            "%0: [3, 8] = rms_norm %0, gain=\"g\", gain_scale=1.0, eps=1.0, eps=2.0",
             "line 1: attribute `eps` is given twice",
         ),
         (

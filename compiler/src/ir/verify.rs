@@ -259,8 +259,14 @@ impl Checker<'_> {
                 };
                 Ok(Type::tensor(len, self.declared_width()?))
             }
-            &Op::RmsNorm { x, ref gain, eps } => {
+            &Op::RmsNorm {
+                x,
+                ref gain,
+                gain_scale,
+                eps,
+            } => {
                 self.name("gain", gain)?;
+                self.positive("gain_scale", gain_scale)?;
                 self.positive("eps", eps)?;
                 self.tensor(x).map(|(rows, cols)| Type::tensor(rows, cols))
             }
@@ -279,6 +285,10 @@ impl Checker<'_> {
                 self.positive("scale", scale)?;
                 let (rows, _) = self.tensor(x)?;
                 Ok(Type::tensor(rows, self.declared_width()?))
+            }
+            &Op::Scale { x, factor } => {
+                self.positive("factor", factor)?;
+                self.tensor(x).map(|(rows, cols)| Type::tensor(rows, cols))
             }
             &Op::Rope {
                 x,
@@ -310,9 +320,15 @@ impl Checker<'_> {
                 heads,
                 kv_heads,
                 head_dim,
+                score_scale,
                 ..
-            } => self.attention([q, k, v], heads, kv_heads, head_dim),
-            &Op::Relu2 { x } | &Op::Silu { x } => {
+            } => {
+                self.positive("score_scale", score_scale)?;
+                self.attention([q, k, v], heads, kv_heads, head_dim)
+            }
+            &Op::Relu2 { x } => self.tensor(x).map(|(rows, cols)| Type::tensor(rows, cols)),
+            &Op::Silu { x, input_scale } => {
+                self.positive("input_scale", input_scale)?;
                 self.tensor(x).map(|(rows, cols)| Type::tensor(rows, cols))
             }
             &Op::Mul { lhs, rhs } | &Op::Add { lhs, rhs } => {
