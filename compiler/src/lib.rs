@@ -1,40 +1,106 @@
 //! The ensi compiler: BitNet checkpoint -> model IR -> HE dataflow graph -> plan + reports.
 //!
-//! Built so far: the [`frontend`] (checkpoint -> [`ir::Graph`]), the model [`ir`] itself,
-//! the plaintext reference [`forward`] pass, and the model-level middle: [`rewrite`] (egg
-//! rewrites that fold every weight scale away), [`calibrate`] (argument ranges of every
-//! nonlinearity) and [`approx`] (polynomial approximations chosen from a precision target,
-//! with an end-to-end error prediction). The HE stages (lower, place, params, plan) come
-//! next.
+//! [`compile`] runs the stages in order: the [`frontend`] builds the model IR, [`rewrite`]
+//! folds every weight scale away, [`calibrate`] and [`approx`] bound and approximate every
+//! nonlinearity, [`lower`] chooses each layer's encoding and turns the model into the typed
+//! HE graph, the placement assigns levels (and bootstraps), [`params`] picks the ring and
+//! chain, [`lower::levels`] makes rescales and scales exact, [`keys`] collects the rotation
+//! keys, [`emit`] writes the plan and [`report`] describes it.
 //!
-//! The stages run in this order; each side table is keyed by the handles of the rewritten
-//! graph, so calibration and approximation must see that graph:
+//! Side tables of the middle stages are keyed by the handles of the rewritten graph, so
+//! calibration and approximation must see that graph:
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ensi_checkpoint::Checkpoint;
-//! use ensi_compiler::{approx, calibrate, frontend, ir, rewrite};
+//! use ensi_compiler::{CompileOptions, compile};
 //!
 //! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dev-h32");
 //! let checkpoint = Checkpoint::open(dir)?;
-//! let graph = frontend::build(&checkpoint, &frontend::Options::encrypted(4))?;
-//! let (graph, rewrites) = rewrite::optimize(&graph, &rewrite::RewriteOptions::default())?;
-//! let info = ir::verify(&graph)?;
-//! let calibration = calibrate::run(&graph, &info, &checkpoint, &Default::default())?;
-//! let (table, prediction) =
-//!     approx::select(&graph, &info, &checkpoint, &calibration, &Default::default())?;
-//! assert_eq!(rewrites.cost_after.scalings, 0);
-//! assert!(prediction.predicted <= prediction.target);
-//! let tokens = [3, 1, 4, 1];
-//! let hidden = approx::forward(&graph, &info, &checkpoint, &tokens, &table)?;
-//! assert!(hidden.get("hidden").is_some());
+//! let compiled = compile(&checkpoint, "dev-h32", &CompileOptions::insecure_test(4))?;
+//! assert_eq!(compiled.plan.outputs[0].name, "hidden");
+//! assert!(compiled.report.summary.predicted_error <= 1e-3);
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod approx;
 pub mod calibrate;
+pub mod emit;
+pub mod estimate;
 pub mod forward;
 pub mod frontend;
 pub mod ir;
+pub mod keys;
+pub mod lower;
+pub mod params;
+pub mod report;
 pub mod rewrite;
+
+mod driver;
+
+use ensi_checkpoint::Checkpoint;
+
+pub use driver::{CompileError, CompileOptions, Compiled, PlacementPolicy, Ring};
+
+/// Compiles `checkpoint` (a model called `model`) into a checked plan and its report.
+pub fn compile(
+    checkpoint: &Checkpoint,
+    model: &str,
+    options: &CompileOptions,
+) -> Result<Compiled, CompileError> {
+    let graph = frontend::build(checkpoint, &options.frontend())?;
+    let (graph, rewrites) = rewrite::optimize(&graph, &options.rewrite)?;
+    let info = ir::verify(&graph)?;
+    let calibration = calibrate::run(&graph, &info, checkpoint, &options.calibration)?;
+    let (table, prediction) =
+        driver::approximate(&graph, &info, checkpoint, &calibration, options)?;
+    let ring = Ring::for_model(checkpoint.config(), options)?;
+    let mut linear = keys::LinearCache::new();
+    let choice = lower::encoding::choose(
+        &graph,
+        checkpoint,
+        &table,
+        ring.shapes,
+        ring.hidden,
+        options.encoding,
+        &ring.target(options),
+        &mut linear,
+    )?;
+    let he = driver::checked(lower::lower(
+        &graph,
+        checkpoint,
+        &table,
+        ring.shapes,
+        &choice.encodings,
+    )?)?;
+    let assignment = driver::place(&he, &ring, options.policy)?;
+    let chosen = params::choose(
+        ring.log_n,
+        assignment.max_level(),
+        assignment.bootstraps() > 0,
+        options.insecure,
+        ring.circuit,
+    )?;
+    let leveled = driver::realize(&he, &assignment, &chosen, &calibration)?;
+    linear.fill(&leveled, checkpoint);
+    let keys = keys::collect(&leveled, &chosen.params, &linear);
+    let context = driver::context(
+        checkpoint,
+        model,
+        options,
+        &rewrites,
+        &prediction,
+        &choice,
+        &assignment,
+        &chosen,
+        &keys,
+        &leveled,
+        &linear,
+    );
+    let plan = emit::emit(&leveled, checkpoint, context)?;
+    Ok(Compiled {
+        report: report::Report::from_plan(&plan),
+        plan,
+    })
+}

@@ -24,8 +24,13 @@ fn measured_tolerances() -> anyhow::Result<std::collections::BTreeMap<forward::F
     let (graph, _) = rewrite::optimize(&graph, &Default::default())?;
     let info = ir::verify(&graph)?;
     let calibration = calibrate::run(&graph, &info, &checkpoint, &CalibrationOptions::default())?;
-    let (_, prediction) =
-        approx::select(&graph, &info, &checkpoint, &calibration, &ApproxOptions::default())?;
+    let (_, prediction) = approx::select(
+        &graph,
+        &info,
+        &checkpoint,
+        &calibration,
+        &ApproxOptions::default(),
+    )?;
     eprintln!("{fixture} tolerances: {:?}", prediction.tolerances);
     Ok(prediction.tolerances)
 }
@@ -62,8 +67,16 @@ fn model_level_stages_of_the_2b_shapes() -> anyhow::Result<()> {
     let deepest = table.iter().map(|a| a.depth).max().unwrap_or(0);
     let mut by_function = std::collections::BTreeMap::new();
     for a in table.iter() {
-        let entry = by_function.entry(a.site.function).or_insert((usize::MAX, 0usize, u32::MAX, 0u32));
-        *entry = (entry.0.min(a.degree), entry.1.max(a.degree), entry.2.min(a.depth), entry.3.max(a.depth));
+        let entry =
+            by_function
+                .entry(a.site.function)
+                .or_insert((usize::MAX, 0usize, u32::MAX, 0u32));
+        *entry = (
+            entry.0.min(a.degree),
+            entry.1.max(a.degree),
+            entry.2.min(a.depth),
+            entry.3.max(a.depth),
+        );
     }
     eprintln!(
         "2B-4T shapes, T = 128: rewrite {rewritten:.2?} ({} iterations, {} e-nodes, {} e-classes, \

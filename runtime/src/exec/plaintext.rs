@@ -3,9 +3,10 @@
 //! Every value is one `Vec<f64>` of `layout.slots` entries per ciphertext. Semantics per op
 //! (the doc comments of [`Op`] are the contract):
 //!
-//! - `add`, `sub`, `neg`, `square`: slotwise. `mul` is slotwise, a one-ciphertext operand
-//!   broadcast against every ciphertext of the other; `mul_plain` likewise with the
-//!   materialized recipe ([`super::recipe`]), `add_plain` ciphertext by ciphertext.
+//! - `add`, `sub`, `neg`, `square`: slotwise. `mul` is slotwise, the operand with fewer
+//!   ciphertexts broadcast over groups of the other's (see [`Op::MulCt`]); `mul_plain` with
+//!   the materialized recipe ([`super::recipe`]), a one-ciphertext operand broadcast;
+//!   `add_plain` ciphertext by ciphertext.
 //! - `mul_const` multiplies by the encoded constant `round(value·scale)/scale`; `add_const`
 //!   adds `value` to every slot, padding included; `relabel` multiplies by `factor`;
 //!   `rescale`, `drop_levels` and `bootstrap` leave values unchanged.
@@ -248,7 +249,8 @@ impl Machine<'_> {
         Ok(x)
     }
 
-    /// `owned(a) ∘= b` ciphertext by ciphertext, `b` broadcast when it has one ciphertext.
+    /// `owned(a) ∘= b` ciphertext by ciphertext; when `b` has fewer ciphertexts (a divisor
+    /// of `a`'s count), ciphertext `i` of `a` meets ciphertext `i / (count_a / count_b)`.
     fn zip(
         &mut self,
         index: usize,
@@ -259,8 +261,10 @@ impl Machine<'_> {
     ) -> Result<SlotVectors, ExecError> {
         let mut x = self.owned(index, instr, a)?;
         let y = self.operand(index, b)?;
+        // A checked plan's counts divide (equal for additions).
+        let group = (x.len() / y.len().max(1)).max(1);
         for (i, slots) in x.iter_mut().enumerate() {
-            f(slots, &y[if y.len() == 1 { 0 } else { i }]);
+            f(slots, &y[i / group]);
         }
         Ok(x)
     }

@@ -78,6 +78,13 @@ pub fn materialize_into(
                 out[range].fill(1.0);
             }
         }
+        PlainRecipe::TokenRange { from, to, .. } => {
+            let (from, to) = (*from as usize, *to as usize);
+            for (range, _) in valid_ranges(layout, ciphertext) {
+                let start = range.start;
+                out[start + from.min(range.len())..start + to.min(range.len())].fill(1.0);
+            }
+        }
     }
     Ok(())
 }

@@ -327,6 +327,14 @@ fn check_tables(plan: &Plan) -> Result<(), CheckError> {
                 }
             }
             PlainRecipe::ValidMask { .. } => {}
+            PlainRecipe::TokenRange { from, to, .. } => {
+                if from > to || *to > layout.tokens {
+                    return Err(entry(format!(
+                        "token range {from}..{to} is not within the {} tokens",
+                        layout.tokens
+                    )));
+                }
+            }
         }
     }
     for (index, input) in plan.inputs.iter().enumerate() {
@@ -453,9 +461,9 @@ pub(crate) fn derive(
                 return Err(bad(format!("levels differ: {} vs {}", a.level, b.level)));
             }
             let (wide, other) = if a.count >= b.count { (a, b) } else { (b, a) };
-            if other.count != wide.count && other.count != 1 {
+            if other.count == 0 || !wide.count.is_multiple_of(other.count) {
                 return Err(bad(format!(
-                    "cannot broadcast {} against {} ciphertexts",
+                    "cannot broadcast {} against {} ciphertexts (the smaller count must divide the larger)",
                     other.count, wide.count
                 )));
             }

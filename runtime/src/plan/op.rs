@@ -100,8 +100,11 @@ pub enum Op {
         /// Operand.
         a: ValueId,
     },
-    /// Elementwise ciphertext product with relinearization (no rescale). A one-ciphertext
-    /// operand is broadcast against every ciphertext of the other.
+    /// Elementwise ciphertext product with relinearization (no rescale). When the counts
+    /// differ, the smaller one divides the larger and its ciphertexts are broadcast over
+    /// groups: with `g = wide.count / narrow.count`, ciphertext `i` of the wider operand
+    /// meets ciphertext `i / g` of the narrower (a one-ciphertext operand meets every
+    /// ciphertext; per-head attention weights meet each of their head's ciphertexts).
     MulCt {
         /// Left operand.
         a: ValueId,

@@ -88,6 +88,16 @@ pub enum PlainRecipe {
         /// The layout whose valid slots are kept.
         layout: Layout,
     },
+    /// 1 on the valid slots of tokens `from..to`, 0 elsewhere: the causal mask of one shift
+    /// of softmax attention (the positions `t ≥ r` that have a key `r` steps back).
+    TokenRange {
+        /// The layout whose slots are selected.
+        layout: Layout,
+        /// First token kept.
+        from: u32,
+        /// One past the last token kept (at most T).
+        to: u32,
+    },
 }
 
 impl PlainRecipe {
@@ -97,7 +107,8 @@ impl PlainRecipe {
             PlainRecipe::ColumnVector { layout, .. }
             | PlainRecipe::ColumnValues { layout, .. }
             | PlainRecipe::Rope { layout, .. }
-            | PlainRecipe::ValidMask { layout } => layout,
+            | PlainRecipe::ValidMask { layout }
+            | PlainRecipe::TokenRange { layout, .. } => layout,
         }
     }
 }

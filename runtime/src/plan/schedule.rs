@@ -119,6 +119,39 @@ pub fn fold_rotations(from: &Layout, to: &Layout) -> impl Iterator<Item = i32> +
     rot_sum_rotations(to.slots, replicas)
 }
 
+/// The Galois element of a left rotation by `steps` of a value with `slots` slots in the ring
+/// of degree `2^log_n`: `5^(steps mod slots) mod 2N` (slot convention of
+/// `ckks::numerics::embedding`).
+///
+/// A sparse value (`slots < N/2`) is `slots`-periodic in the full ring, so rotations that agree
+/// modulo `slots` act alike on it; reducing the step modulo the value's own slot count makes
+/// them share one key. Key generation and the executors both use this function.
+///
+/// # Panics
+/// If `slots` is zero or `log_n` is not in `1..=30`.
+pub fn rotation_galois_element(log_n: u32, slots: u32, steps: i64) -> u64 {
+    assert!(
+        slots > 0 && (1..=30).contains(&log_n),
+        "bad ring or slot count"
+    );
+    let two_n = 2u64 << log_n;
+    let mut exponent = steps.rem_euclid(i64::from(slots)) as u64;
+    let (mut base, mut acc) = (5u64 % two_n, 1u64);
+    while exponent > 0 {
+        if exponent & 1 == 1 {
+            acc = acc * base % two_n;
+        }
+        base = base * base % two_n;
+        exponent >>= 1;
+    }
+    acc
+}
+
+/// The Galois element of complex conjugation of the slots, `2N − 1` (`X → X^−1`).
+pub fn conjugation_galois_element(log_n: u32) -> u64 {
+    (2u64 << log_n) - 1
+}
+
 /// Left-rotation steps of a `RotSum { step, count }`: `step · 2^i` for `2^i < count`.
 pub fn rot_sum_rotations(step: u32, count: u32) -> impl Iterator<Item = i32> {
     let rounds = count.max(1).trailing_zeros();
@@ -188,6 +221,22 @@ mod tests {
         );
         assert_eq!(fold_rotations(&column, &dense).count(), 0);
         assert_eq!(fold_rotations(&dense, &dense).count(), 0);
+    }
+
+    #[test]
+    fn galois_elements_reduce_steps_modulo_the_value_slots() {
+        // N = 2^4: 5 has order 8 = N/2 modulo 32.
+        assert_eq!(rotation_galois_element(4, 8, 0), 1);
+        assert_eq!(rotation_galois_element(4, 8, 1), 5);
+        assert_eq!(rotation_galois_element(4, 8, 2), 25);
+        assert_eq!(
+            rotation_galois_element(4, 8, -1),
+            rotation_galois_element(4, 8, 7)
+        );
+        assert_eq!(rotation_galois_element(4, 8, 7) * 5 % 32, 1);
+        // A 4-slot value: a right rotation by 1 is a left rotation by 3.
+        assert_eq!(rotation_galois_element(4, 4, -1), 5 * 5 * 5 % 32);
+        assert_eq!(conjugation_galois_element(4), 31);
     }
 
     #[test]

@@ -137,6 +137,9 @@ impl Display for Plan {
                     if *sine { "sin" } else { "cos" }
                 ),
                 PlainRecipe::ValidMask { layout } => format!("valid_mask in {layout}"),
+                PlainRecipe::TokenRange { layout, from, to } => {
+                    format!("token_range({from}..{to}) in {layout}")
+                }
             };
             writeln!(f, "plain#{i} = {text}")?;
         }

@@ -206,6 +206,45 @@ fn products_broadcast_a_single_ciphertext() {
 }
 
 #[test]
+fn products_broadcast_each_ciphertext_over_its_group() {
+    // 16 columns in 4 ciphertexts against 2 values per token in 2 ciphertexts (each value
+    // replicated over the 4 blocks of its ciphertext): ciphertext i meets ciphertext i / 2.
+    let wide = Layout {
+        columns: 16,
+        ..dense()
+    };
+    let heads = Layout {
+        columns: 2,
+        group: 4,
+        ..dense()
+    };
+    let mut b = Builder::new();
+    let x = b.input(wide);
+    let h = b.input(heads);
+    let product = b.push(Op::MulCt { a: x, b: h });
+    let swapped = b.push(Op::MulCt { a: h, b: x });
+    b.output("product", product);
+    let (plan, info) = b.finish();
+    assert_eq!((plan.value(x).count, plan.value(h).count), (4, 2));
+    assert_eq!(plan.value(product).count, 4);
+    let (xa, ha) = (random_activation(8, 5, 16), random_activation(9, 5, 2));
+    let (run, results) = observe_all(&plan, &info, &[&xa, &ha]);
+    let (xs, hs) = (&results[x.0 as usize], &results[h.0 as usize]);
+    for (i, ct) in results[product.0 as usize].iter().enumerate() {
+        let expected: Vec<f64> = xs[i].iter().zip(&hs[i / 2]).map(|(a, b)| a * b).collect();
+        assert_eq!(ct, &expected, "ciphertext {i} meets ciphertext {}", i / 2);
+    }
+    assert_eq!(results[swapped.0 as usize], results[product.0 as usize]);
+    // In [T, d]: columns 0..8 scaled by value 0 of their token, columns 8..16 by value 1.
+    let out = run.output("product").unwrap();
+    for t in 0..5 {
+        for j in 0..16 {
+            assert_eq!(out.get(t, j), xa.get(t, j) * ha.get(t, j / 8));
+        }
+    }
+}
+
+#[test]
 fn rotations_move_slots_left_and_rot_sum_adds_all_strides() {
     let mut b = Builder::new();
     let x = b.input(dense());

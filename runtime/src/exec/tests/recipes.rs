@@ -230,3 +230,31 @@ fn column_vectors_values_and_masks_are_zero_outside_valid_slots() {
         }
     }
 }
+
+#[test]
+fn token_ranges_keep_only_their_tokens_of_every_column() {
+    let mut b = Builder::new();
+    let layouts = [
+        layout(128, 8, 32, 1),
+        layout(64, 8, 4, 2),
+        layout(8, 8, 3, 1),
+    ];
+    for layout in layouts {
+        b.plain(PlainRecipe::TokenRange {
+            layout,
+            from: 1,
+            to: 3,
+        });
+    }
+    let (plan, _) = b.finish();
+    let weights = BoundWeights::trusting_matrices(&plan, None).unwrap();
+    for (recipe, layout) in plan.plains.iter().zip(layouts) {
+        let columns = layout.columns as usize;
+        let kept: Vec<f64> = (0..4)
+            .flat_map(|t| std::iter::repeat_n(if (1..3).contains(&t) { 1.0 } else { 0.0 }, columns))
+            .collect();
+        let expected = Activation::new(4, columns, kept).unwrap();
+        let slots = materialize(recipe, &weights).unwrap();
+        assert_eq!(slots, encode(&layout, &expected).unwrap(), "{layout}");
+    }
+}

@@ -304,6 +304,17 @@ fn malformed_table_entries_are_reported() {
     );
 
     let mut plan = tiny_plan();
+    plan.plains[0] = PlainRecipe::TokenRange {
+        layout: layout(),
+        from: 3,
+        to: 9,
+    };
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "plaintext 0: token range 3..9 is not within the 8 tokens"
+    );
+
+    let mut plan = tiny_plan();
     plan.approximations.push(crate::plan::PolyApprox {
         function: "flat".into(),
         lo: 1.0,
@@ -384,4 +395,70 @@ fn the_column_method_needs_equal_slot_counts() {
     };
     plan.values[1].layout = column(16);
     check(&plan).unwrap();
+}
+
+#[test]
+fn products_broadcast_only_over_whole_groups() {
+    // Inputs of 2 and 3 ciphertexts (8 and 12 columns, 4 per ciphertext): 3 is no multiple of 2.
+    let mut plan = tiny_plan();
+    let wide = Layout {
+        columns: 12,
+        ..layout()
+    };
+    plan.weights.push(WeightRef {
+        name: "other".into(),
+        kind: WeightKind::Matrix,
+        shape: [16, 12],
+        digest: [0; 32],
+    });
+    plan.inputs.push(InputSignature {
+        name: "other".into(),
+        embedding: WeightId(1),
+        layout: wide,
+        ..plan.inputs[0].clone()
+    });
+    let (a, b) = (
+        plan.values[0],
+        ValueType {
+            count: 3,
+            layout: wide,
+            ..plan.values[0]
+        },
+    );
+    plan.values = vec![
+        a,
+        b,
+        ValueType {
+            scale: a.scale * b.scale,
+            ..b
+        },
+    ];
+    plan.instrs = vec![
+        Instr {
+            op: Op::Input { index: 0 },
+            result: ValueId(0),
+            frees: vec![],
+            region: 0,
+        },
+        Instr {
+            op: Op::Input { index: 1 },
+            result: ValueId(1),
+            frees: vec![],
+            region: 0,
+        },
+        Instr {
+            op: Op::MulCt {
+                a: ValueId(0),
+                b: ValueId(1),
+            },
+            result: ValueId(2),
+            frees: vec![],
+            region: 0,
+        },
+    ];
+    plan.outputs[0].value = ValueId(2);
+    assert_eq!(
+        check(&plan).unwrap_err().to_string(),
+        "instruction 2 (mul): cannot broadcast 2 against 3 ciphertexts (the smaller count must divide the larger)"
+    );
 }
