@@ -19,7 +19,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   2   usage error (unknown flag, malformed --tokens, ...)
-  65  invalid input data (malformed checkpoint, token id outside the vocabulary)
+  65  invalid input data (malformed checkpoint or plan, token id outside the vocabulary,
+      a precision target or sequence length that cannot be met)
   66  an input file or folder cannot be read
   70  internal error (a bug in ensi)
   73  the output file cannot be written";

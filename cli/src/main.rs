@@ -22,6 +22,10 @@ struct Cli {
 enum Command {
     /// Run the plaintext reference forward pass (f64) of a BitNet checkpoint.
     Forward(commands::forward::Args),
+    /// Compile a BitNet checkpoint into an encrypted-inference plan (the report on stdout).
+    Compile(commands::compile::Args),
+    /// Describe a plan: levels, rescales, bootstraps, rotations, keys, estimated cost.
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Forward(args) => commands::forward::run(args),
+        Command::Compile(args) => commands::compile::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,5 @@
 //! The subcommands, one module each.
 
+pub mod compile;
 pub mod forward;
+pub mod report;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ensi_checkpoint::Checkpoint;
 use ensi_runtime::ckks::numerics::chebyshev::ChebyshevSeries;
 use ensi_runtime::plan::{
-    ApproxId, Layout, LinearMethod, PlainId, PlainRecipe, PolyApprox, Region, SignedRow, WeightId,
+    ApproxId, LinearMethod, PlainId, PlainRecipe, PolyApprox, Region, SignedRow, WeightId,
     WeightKind, WeightRef,
 };
 

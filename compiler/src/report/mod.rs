@@ -350,7 +350,7 @@ impl Report {
                 _ => {}
             }
         }
-        let bootstrap_seconds: f64 = bootstraps.iter().map(|b| b.seconds).sum();
+        let bootstrap_seconds = bootstraps.iter().map(|b| b.seconds).fold(0.0, |a, b| a + b);
         let number = |key: &str| {
             provenance(plan, key)
                 .and_then(|v| v.parse::<f64>().ok())

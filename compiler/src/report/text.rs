@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::{Report, Row};
 
 fn seconds(s: f64) -> String {
+    let s = s.max(0.0);
     if s >= 1.0 {
         format!("{s:.2} s")
     } else if s >= 1e-3 {
@@ -76,6 +77,9 @@ pub fn render(report: &Report) -> String {
         s.log_n, s.log_qp, s.top_level, s.dnum, s.max_value_level
     );
     let _ = writeln!(out, "encodings: {}; placement: {}", s.encodings, s.policy);
+    if let Some((_, how)) = report.provenance.iter().find(|(k, _)| k == "placement") {
+        let _ = writeln!(out, "placement: {how}");
+    }
     let _ = writeln!(
         out,
         "work: {} instructions, {} ciphertext ops, {} rescales, {} rotations, {} bootstraps ({} ciphertexts)",
@@ -91,7 +95,7 @@ pub fn render(report: &Report) -> String {
         "estimated latency: {} (one thread); bootstrapping {} = {:.2}% of the time, {:.3}% of the ciphertext ops",
         seconds(s.estimated_seconds),
         seconds(s.bootstrap_seconds),
-        100.0 * s.bootstrap_time_share,
+        100.0 * s.bootstrap_time_share.max(0.0),
         100.0 * s.bootstrap_op_share
     );
     let _ = writeln!(
