@@ -4,6 +4,8 @@
 //! and the plaintext reference [`forward`] pass. The HE stages (calibrate, rewrite, lower,
 //! place, params, plan) come in later issues.
 
+pub mod cost;
 pub mod forward;
 pub mod frontend;
 pub mod ir;
+pub mod place;
