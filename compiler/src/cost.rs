@@ -238,7 +238,7 @@ impl Primitives {
             16 => N16,
             _ => {
                 let (base, base_log) = if log_n < 14 { (N14, 14) } else { (N16, 16) };
-                let n_ratio = 2f64.powi(log_n as i32 - base_log as i32);
+                let n_ratio = 2f64.powi(log_n as i32 - base_log);
                 let transform = n_ratio * f64::from(log_n) / f64::from(base_log);
                 Primitives {
                     ntt: base.ntt * transform,

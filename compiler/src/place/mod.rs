@@ -361,7 +361,7 @@ pub enum Exactness {
 pub struct SolveStats {
     /// Graph nodes.
     pub nodes: usize,
-    /// Nodes after folding twin lanes.
+    /// Nodes after absorption and folding of twin lanes.
     pub folded_nodes: usize,
     /// Segments between separators.
     pub segments: usize,
@@ -406,6 +406,9 @@ impl Placement {
 /// reuse off to compare against the unrolled program).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlaceOptions {
+    /// Merge depth-0, never-bootstrapped, single-consumer nodes with monotone costs into
+    /// their consumers (exact; chains of partial sums become n-ary sums).
+    pub absorb_nodes: bool,
     /// Fold twin lanes.
     pub merge_twins: bool,
     /// Cut the graph at separators.
@@ -419,6 +422,7 @@ pub struct PlaceOptions {
 impl Default for PlaceOptions {
     fn default() -> PlaceOptions {
         PlaceOptions {
+            absorb_nodes: true,
             merge_twins: true,
             split_segments: true,
             reuse_segments: true,

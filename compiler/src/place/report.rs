@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::cost::Latency;
 
 use super::graph::{LevelGraph, NodeId};
-use super::{Exactness, Placement};
+use super::{BootstrapDecision, Exactness, Placement};
 
 /// Renders `placement` of `graph` as text (deterministic: snapshot tests compare it).
 pub fn report(graph: &LevelGraph, placement: &Placement) -> String {
@@ -24,7 +24,7 @@ pub fn report(graph: &LevelGraph, placement: &Placement) -> String {
     if s.segments > 0 {
         let _ = writeln!(
             out,
-            "  solver: {} nodes, {} after folding twin lanes, {} segments ({} solved), largest step {} entries",
+            "  solver: {} nodes ({} after absorbing and folding twin lanes), {} segments ({} solved), largest step {} entries",
             s.nodes, s.folded_nodes, s.segments, s.distinct_segments, s.largest_table
         );
     }
@@ -98,18 +98,39 @@ pub fn report(graph: &LevelGraph, placement: &Placement) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "  bootstraps");
     }
-    for b in &placement.bootstraps {
+    // Runs of like bootstraps in one region (the T shifts of attention) share a line.
+    let mut i = 0;
+    let bootstraps = &placement.bootstraps;
+    while i < bootstraps.len() {
+        let b = &bootstraps[i];
+        let like = |c: &BootstrapDecision| {
+            graph.node(c.node).region() == graph.node(b.node).region()
+                && (c.count, c.slots, c.input_level, c.target, c.cost)
+                    == (b.count, b.slots, b.input_level, b.target, b.cost)
+        };
+        let run = bootstraps[i..].iter().take_while(|c| like(c)).count();
+        let names = if run > 2 {
+            format!(
+                "{} .. {} ({run} values)",
+                graph.node(b.node).name(),
+                graph.node(bootstraps[i + run - 1].node).name()
+            )
+        } else {
+            graph.node(b.node).name().to_string()
+        };
+        let shown = if run > 2 { run } else { 1 };
         let _ = writeln!(
             out,
-            "  {}: {} ct × {} slots, level {} → {}, {}: {}",
-            graph.node(b.node).name(),
+            "  {names}: {} ct × {} slots, level {} → {}, {}{}: {}",
             b.count,
             b.slots,
             b.input_level,
             b.target,
             b.cost,
+            if shown > 1 { " each" } else { "" },
             b.reason
         );
+        i += shown;
     }
     out
 }

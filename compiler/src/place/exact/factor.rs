@@ -9,7 +9,6 @@
 //! optimal assignment afterwards, in reverse order.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt::Debug;
 
 use crate::cost::Latency;
@@ -208,67 +207,56 @@ impl<C: PathCost> Eliminator<C> {
         scope
     }
 
-    /// Table entries touched by eliminating `var` now.
-    fn work(&mut self, var: u32) -> u64 {
+    /// Eliminating `var` now: its number of neighbours and the table entries it touches.
+    fn priority(&mut self, var: u32) -> (usize, u64) {
         let scope = self.scope(var);
-        scope
+        let work = scope
             .iter()
             .chain(std::iter::once(&var))
             .map(|&v| u64::from(self.domains[v as usize].size))
-            .fold(1u64, u64::saturating_mul)
+            .fold(1u64, u64::saturating_mul);
+        (scope.len(), work)
     }
 
-    /// Eliminates every variable that is not kept, cheapest table first (min-size order;
-    /// ties by variable number, i.e. topological position). Over `work_limit`, it clamps
-    /// the busiest neighbour to `reference(var)` if one is given.
+    /// Eliminates every variable that is not kept, in the cheapest simulated order
+    /// ([`super::order::plan`]). A step over `work_limit` entries first clamps its busiest
+    /// neighbours to `reference(var)`, if a reference is given, until it fits.
     pub fn run(
         &mut self,
         work_limit: u64,
         reference: Option<&dyn Fn(u32) -> u32>,
     ) -> Result<(), Stop> {
-        let n = self.domains.len() as u32;
-        let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
-        let mut current = vec![0u64; n as usize];
-        for v in 0..n {
-            if !self.kept[v as usize] {
-                current[v as usize] = self.work(v);
-                heap.push(Reverse((current[v as usize], v)));
-            }
-        }
-        while let Some(Reverse((work, var))) = heap.pop() {
-            if self.done[var as usize] || current[var as usize] != work {
-                continue;
-            }
-            if work > work_limit {
+        let sizes: Vec<u32> = self.domains.iter().map(|d| d.size).collect();
+        let scopes: Vec<Vec<u32>> = self
+            .factors
+            .iter()
+            .flatten()
+            .map(|f| f.vars.clone())
+            .collect();
+        let order = super::order::plan(&sizes, &scopes, &self.kept);
+        for var in order {
+            loop {
+                if self.done[var as usize] {
+                    break;
+                }
+                let (_, work) = self.priority(var);
+                if work <= work_limit {
+                    self.largest_work = self.largest_work.max(work);
+                    self.eliminate(var);
+                    break;
+                }
                 let Some(reference) = reference else {
                     return Err(Stop::TooWide { work });
                 };
                 // Clamp the neighbour in most factors (a cut value shared by many
                 // branches), or the variable itself if only boundary levels remain.
-                let scope = self.scope(var);
-                let target = scope
-                    .iter()
-                    .copied()
+                let target = self
+                    .scope(var)
+                    .into_iter()
                     .filter(|&v| !self.kept[v as usize])
                     .max_by_key(|&v| (self.live_factors(v).count(), Reverse(v)))
                     .unwrap_or(var);
-                let touched = self.scope(target);
                 self.clamp(target, reference(target));
-                for v in touched.into_iter().chain(std::iter::once(var)) {
-                    if !self.done[v as usize] && !self.kept[v as usize] {
-                        current[v as usize] = self.work(v);
-                        heap.push(Reverse((current[v as usize], v)));
-                    }
-                }
-                continue;
-            }
-            self.largest_work = self.largest_work.max(work);
-            let scope = self.eliminate(var);
-            for v in scope {
-                if !self.kept[v as usize] {
-                    current[v as usize] = self.work(v);
-                    heap.push(Reverse((current[v as usize], v)));
-                }
             }
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! The exact placement: twin lanes folded, the graph cut into segments at single-value separators, each distinct segment solved once by variable elimination, segments chained by min-plus vector–matrix products, then decoded.
 
+mod absorb;
 mod factor;
+mod order;
 mod twins;
 
 use std::collections::HashMap;
@@ -389,6 +391,46 @@ fn decode<C: PathCost>(
 /// The exact placement of `graph` under `policy` with objective `C`. `reference` gives a
 /// feasible placement in the policy's space, asked for only if a segment needs clamping.
 pub(crate) fn solve<C: PathCost>(
+    graph: &LevelGraph,
+    policy: Policy,
+    options: &PlaceOptions,
+    reference: &mut dyn FnMut() -> Result<Vec<NodePlacement>, PlaceError>,
+) -> Result<Solved<C>, PlaceError> {
+    let Some(absorbed) = options
+        .absorb_nodes
+        .then(|| absorb::absorb(graph))
+        .flatten()
+    else {
+        return solve_graph(graph, policy, options, reference);
+    };
+    let mut project = || -> Result<Vec<NodePlacement>, PlaceError> {
+        let levels = reference()?;
+        Ok(absorbed.origin.iter().map(|o| levels[o.index()]).collect())
+    };
+    let mut solved = solve_graph::<C>(&absorbed.graph, policy, options, &mut project)?;
+    let levels = absorbed
+        .home
+        .iter()
+        .map(|&(home, merged)| {
+            let p = solved.levels[home.index()];
+            if merged {
+                // Runs at its consumer's level, depth 0, never bootstrapped.
+                NodePlacement {
+                    level: p.level,
+                    output: p.level,
+                    bootstrap: None,
+                }
+            } else {
+                p
+            }
+        })
+        .collect();
+    solved.levels = levels;
+    solved.stats.nodes = graph.len();
+    Ok(solved)
+}
+
+fn solve_graph<C: PathCost>(
     graph: &LevelGraph,
     policy: Policy,
     options: &PlaceOptions,

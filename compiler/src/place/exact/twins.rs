@@ -4,12 +4,16 @@
 //! classes of their operands are the same (in topological order, like global value
 //! numbering). A class with k > 1 members becomes one node of multiplicity k when its
 //! members form k *lanes*: disjoint, isomorphic copies joined to the rest of the graph only
-//! through common nodes —
-//! - each member's operands in folded classes lie in its own lane (union-find over operand
-//!   edges; the members of a class must land in k different lanes);
+//! through common nodes:
 //! - every member has the same consumers by class, with the same multiplicities (so a
-//!   common consumer reads every lane alike, like an n-ary sum over the shifts).
-//! Classes that fail are split into singletons and numbering is redone until stable.
+//!   common consumer reads every lane alike, like an n-ary sum over the shifts);
+//! - operands in folded classes come from classes of the same size, and each member's lie
+//!   in its own lane (union-find over operand edges; a class's k members must land in k
+//!   different lanes).
+//!
+//! Classes that fail are split into singletons and numbering is redone until nothing fails
+//! (a class judged against an operand class that is about to split is judged again in the
+//! next round, so one bad class does not take its consumers down with it).
 //!
 //! Why folding is exact: fix the levels of the common nodes. Each lane is then the same
 //! subproblem with the same constraints (common operands give every lane the same levels;
