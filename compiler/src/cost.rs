@@ -745,16 +745,20 @@ impl CostModel {
         2.0 * f64::from(level) * self.primitives.rescale / self.speedup(true)
     }
 
-    fn encode_us(&self, level: u32) -> f64 {
-        // FFT over the slots (estimate: 4 ns per butterfly on N/2 complex slots, not
-        // measured), RNS reduction (one add-like pass per limb) and the NTTs.
-        let n = f64::from(1u32 << (self.ring.log_n - 1));
+    fn encode_us(&self, level: u32, slots: u32) -> f64 {
+        // FFT over the slots (estimate: 4 ns per butterfly, not measured), RNS reduction
+        // (one add-like pass per limb) and the NTTs.
+        let n = f64::from(slots.clamp(2, 1u32 << (self.ring.log_n - 1)));
         let fft = n * n.log2() * 4e-3 / self.speedup(true);
         fft + self.add_limbs(limbs(level)) + self.ntt(limbs(level))
     }
 
-    fn mul_plain_us(&self, level: u32, cached: bool) -> f64 {
-        let encode = if cached { 0.0 } else { self.encode_us(level) };
+    fn mul_plain_us(&self, level: u32, cached: bool, slots: u32) -> f64 {
+        let encode = if cached {
+            0.0
+        } else {
+            self.encode_us(level, slots)
+        };
         encode + self.mul_limbs(2.0 * limbs(level)) + self.rescale_us(level)
     }
 
@@ -855,7 +859,7 @@ impl CostModel {
 
     /// Cost of `op` producing `count` ciphertexts when its operands are at `level`, in µs
     /// (`None` if `level` is below the op's depth).
-    fn op_us(&self, op: &HeOp, level: u32, count: u32) -> Option<f64> {
+    fn op_us(&self, op: &HeOp, level: u32, count: u32, slots: u32) -> Option<f64> {
         if level < op.depth() {
             return None;
         }
@@ -866,14 +870,18 @@ impl CostModel {
             HeOp::Sum { terms } => f64::from(terms.saturating_sub(1)) * self.add_us(level),
             HeOp::AddConst => self.add_limbs(limbs(level)),
             HeOp::AddPlain { cached } => {
-                let encode = if cached { 0.0 } else { self.encode_us(level) };
+                let encode = if cached {
+                    0.0
+                } else {
+                    self.encode_us(level, slots)
+                };
                 encode + self.add_limbs(limbs(level))
             }
             HeOp::MulConst { rescale } => {
                 let rescale = if rescale { self.rescale_us(level) } else { 0.0 };
                 self.mul_limbs(2.0 * limbs(level)) + rescale
             }
-            HeOp::MulPlain { cached } => self.mul_plain_us(level, cached),
+            HeOp::MulPlain { cached } => self.mul_plain_us(level, cached, slots),
             HeOp::MulCt => self.mul_ct_us(level, false),
             HeOp::Square => self.mul_ct_us(level, true),
             HeOp::Rotate => self.rotate_us(level),
@@ -912,26 +920,28 @@ impl CostModel {
             HeOp::NewtonInvSqrt => self.newton_us(level),
             HeOp::Repack { rotations, masks } => {
                 f64::from(rotations) * (self.rotate_us(level) + self.add_us(level))
-                    + f64::from(masks) * self.mul_plain_us(level, true)
+                    + f64::from(masks) * self.mul_plain_us(level, true, slots)
             }
         };
         Some(count * per_ct)
     }
 
-    /// Latency of `op` producing `count` ciphertexts from operands at `level`;
-    /// [`Latency::INFINITE`] below the op's depth or above the budget.
-    pub fn op(&self, op: &HeOp, level: u32, count: u32) -> Latency {
+    /// Latency of `op` producing `count` ciphertexts of `slots` slots from operands at
+    /// `level`; [`Latency::INFINITE`] below the op's depth or above the budget. (Slots only
+    /// matter for encoding uncached plaintexts; ciphertext arithmetic is on all N
+    /// coefficients whatever the slot count.)
+    pub fn op(&self, op: &HeOp, level: u32, count: u32, slots: u32) -> Latency {
         if level > self.ring.max_level {
             return Latency::INFINITE;
         }
-        self.op_us(op, level, count)
+        self.op_us(op, level, count, slots)
             .map_or(Latency::INFINITE, Latency::from_micros)
     }
 
     /// [`CostModel::op`] at every level `0..=max_level` (a placement node's cost table).
-    pub fn op_table(&self, op: &HeOp, count: u32) -> Vec<Latency> {
+    pub fn op_table(&self, op: &HeOp, count: u32, slots: u32) -> Vec<Latency> {
         (0..=self.ring.max_level)
-            .map(|level| self.op(op, level, count))
+            .map(|level| self.op(op, level, count, slots))
             .collect()
     }
 
@@ -1073,7 +1083,7 @@ mod tests {
             HeOp::NewtonInvSqrt,
             HeOp::MulPlain { cached: false },
         ] {
-            let table = m.op_table(&op, 3);
+            let table = m.op_table(&op, 3, 1 << 15);
             let depth = op.depth() as usize;
             assert!(table[..depth].iter().all(|c| c.is_infinite()), "{op:?}");
             assert!(
@@ -1081,7 +1091,14 @@ mod tests {
                 "{op:?}: {table:?}"
             );
         }
-        assert_eq!(m.op(&HeOp::Add, 15, 1), Latency::INFINITE);
+        assert_eq!(m.op(&HeOp::Add, 15, 1, 1 << 15), Latency::INFINITE);
+        let (full, sparse) = (1 << 15, 256);
+        let uncached = HeOp::MulPlain { cached: false };
+        assert!(m.op(&uncached, 5, 1, sparse) < m.op(&uncached, 5, 1, full));
+        assert_eq!(
+            m.op(&HeOp::MulCt, 5, 1, sparse),
+            m.op(&HeOp::MulCt, 5, 1, full)
+        );
         assert_eq!(poly_depth(7), 3);
         assert_eq!(poly_depth(8), 4);
         assert_eq!(poly_depth(30), 5);
@@ -1101,13 +1118,13 @@ mod tests {
             BootstrapEstimate::Counted,
         )
         .unwrap();
-        let add = m.op(&HeOp::AddConst, 20, 1).as_micros();
+        let add = m.op(&HeOp::AddConst, 20, 1, 1 << 15).as_micros();
         assert!((add - 459.25).abs() < 1.0, "{add}");
-        let mul = m.op(&HeOp::MulCt, 20, 1);
-        let rot = m.op(&HeOp::Rotate, 20, 1);
+        let mul = m.op(&HeOp::MulCt, 20, 1, 1 << 15);
+        let rot = m.op(&HeOp::Rotate, 20, 1, 1 << 15);
         assert!(mul < Latency::from_micros(100e3), "{mul}");
         assert!(rot < Latency::from_micros(80e3), "{rot}");
-        assert!(m.op(&HeOp::RotateHoisted, 20, 1) < rot);
+        assert!(m.op(&HeOp::RotateHoisted, 20, 1, 1 << 15) < rot);
     }
 
     #[test]
@@ -1147,7 +1164,10 @@ mod tests {
         let one = model();
         let two = CostModel::new(RingShape::N16_L14, Threads::Two).unwrap();
         for op in [HeOp::MulCt, HeOp::Add, HeOp::Poly { degree: 7 }] {
-            assert!(two.op(&op, 10, 4) < one.op(&op, 10, 4), "{op:?}");
+            assert!(
+                two.op(&op, 10, 4, 1 << 15) < one.op(&op, 10, 4, 1 << 15),
+                "{op:?}"
+            );
         }
         assert!(two.bootstrap(256, 0, 10) < one.bootstrap(256, 0, 10));
     }

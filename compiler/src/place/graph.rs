@@ -206,7 +206,7 @@ impl NodeSpec {
             op.depth(),
             count,
             slots,
-            model.op_table(op, count),
+            model.op_table(op, count, slots),
         )
     }
 

@@ -74,6 +74,10 @@ pub fn report(graph: &LevelGraph, placement: &Placement) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
+        "  per region: levels = highest execution level → lowest level left to consumers"
+    );
+    let _ = writeln!(
+        out,
         "  {:width$}  {:>5}  {:>7}  {:>10}  {:>10}",
         "region", "nodes", "levels", "ops", "bootstraps"
     );
