@@ -321,7 +321,8 @@ pub enum PlaceError {
 /// Where one node runs and what consumers see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodePlacement {
-    /// Execution level: its operands are dropped to this level (free) before the op.
+    /// Execution level: its operands are dropped to this level (free) before the op; for
+    /// an input, the level the client encrypts at.
     pub level: Level,
     /// Level of the op's result: `level − depth`.
     pub output: Level,
