@@ -407,6 +407,8 @@ pub enum Exactness {
 pub struct SolveStats {
     /// Graph nodes.
     pub nodes: usize,
+    /// Nodes merged into their consumers by absorption.
+    pub absorbed_nodes: usize,
     /// Nodes after absorption and folding of twin lanes.
     pub folded_nodes: usize,
     /// Segments between separators.

@@ -323,6 +323,9 @@ const CASES: u64 = 360;
 fn exact_policies_equal_brute_force_on_random_graphs() {
     let mut agreed = [0u32; 2];
     let mut infeasible = [0u32; 2];
+    // Cases that exercised absorption, twin folding, several segments, steps wider than
+    // a series-parallel one.
+    let mut exercised = [0u32; 4];
     for seed in 0..CASES {
         let graph = random_graph(seed);
         for (k, policy) in [Policy::Optimal, Policy::RmsNorm].into_iter().enumerate() {
@@ -332,6 +335,12 @@ fn exact_policies_equal_brute_force_on_random_graphs() {
                     assert_eq!(objective(&p), best, "seed {seed} {policy}");
                     assert_eq!(p.exactness, Exactness::Optimal);
                     agreed[k] += 1;
+                    let s = p.stats;
+                    let levels = u64::from(graph.max_level()) + 1;
+                    exercised[0] += u32::from(s.absorbed_nodes > 0);
+                    exercised[1] += u32::from(s.folded_nodes + s.absorbed_nodes < s.nodes);
+                    exercised[2] += u32::from(s.segments > 2);
+                    exercised[3] += u32::from(s.largest_table > levels.pow(3));
                 }
                 (Err(PlaceError::Infeasible { .. }), None) => infeasible[k] += 1,
                 (got, want) => panic!("seed {seed} {policy}: {got:?} vs brute force {want:?}"),
@@ -339,10 +348,19 @@ fn exact_policies_equal_brute_force_on_random_graphs() {
         }
     }
     eprintln!(
-        "brute force agreement over {CASES} graphs: optimal {} (+{} infeasible), rmsnorm {} (+{} infeasible)",
-        agreed[0], infeasible[0], agreed[1], infeasible[1]
+        "brute force agreement over {CASES} graphs: optimal {} (+{} infeasible), rmsnorm {} (+{} infeasible); \
+         exercised absorption {}, twin folding {}, 3+ segments {}, steps over (L+1)^3 {}",
+        agreed[0],
+        infeasible[0],
+        agreed[1],
+        infeasible[1],
+        exercised[0],
+        exercised[1],
+        exercised[2],
+        exercised[3]
     );
     assert!(agreed[0] >= 300 && agreed[1] >= 100, "{agreed:?}");
+    assert!(exercised.iter().all(|&n| n >= 20), "{exercised:?}");
 }
 
 #[test]

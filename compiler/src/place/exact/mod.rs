@@ -427,6 +427,7 @@ pub(crate) fn solve<C: PathCost>(
         .collect();
     solved.levels = levels;
     solved.stats.nodes = graph.len();
+    solved.stats.absorbed_nodes = graph.len() - absorbed.graph.len();
     Ok(solved)
 }
 
