@@ -34,7 +34,9 @@
 
 pub mod approx;
 pub mod calibrate;
+pub mod cost;
 pub mod forward;
 pub mod frontend;
 pub mod ir;
+pub mod place;
 pub mod rewrite;
