@@ -2,4 +2,6 @@
 
 pub mod params;
 
-pub use params::{ParamsLiteral, SecretDistribution, Security};
+pub use params::{
+    NamedSet, Params, ParamsError, ParamsLiteral, SecretDistribution, Security, SparseEstimate,
+};
