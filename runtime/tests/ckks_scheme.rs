@@ -12,7 +12,10 @@ use ensi_runtime::ckks::scheme::params::{
     N14_QP401_PEERS, N15_QP880, N16_QP1165_PEERS, TEST_INSECURE_N10, TEST_INSECURE_N11,
     TEST_INSECURE_N12, TEST_INSECURE_N13,
 };
-use ensi_runtime::ckks::scheme::{Encoder, Encryptor, Evaluator, KeyGenerator, NamedSet};
+use ensi_runtime::ckks::scheme::{
+    Encoder, Encryptor, Evaluator, KeyGenerator, NamedSet, Params, SecretDistribution,
+    SparseEstimate,
+};
 use num_complex::Complex64;
 
 /// Fresh symmetric encryption: the error is e alone.
@@ -249,23 +252,30 @@ fn one_thread_pool_gives_identical_results() {
 
 /// Prints the precision table of a set (fresh sk/pk, mul+relin+rescale, rotation).
 fn precision_table(set: NamedSet) {
-    let f = Fixture::new(set, &[1]);
+    precision_table_of(set.name, Fixture::new(set, &[1]), MUL_BITS);
+}
+
+fn precision_table_of(name: &str, f: Fixture, mul_bits: f64) {
     let slots = f.params.max_slots();
     let (x, y) = (f.complex(slots), f.complex(slots));
     let (cx, cy) = (f.encrypt(&x), f.encrypt(&y));
     let eval = Evaluator::new(&f.params, &f.keys).expect("evaluator");
-    println!("{}: {}", set.name, f.params);
+    println!("{name}: {}", f.params);
     f.check("fresh (symmetric)", &cx, &x, FRESH_BITS);
     let top = f.params.max_level();
     let mut public = Encryptor::with_public_key(&f.params, &f.public).expect("enc");
     let cp = public
         .encrypt_complex(&x, top, f.params.default_scale(top))
         .expect("encrypt");
-    f.check("fresh (public key)", &cp, &x, 25.0);
+    // v*e + e0 + e1*s grows with N: ~25.8 bits at 2^13, ~24.7 at 2^14.
+    f.check("fresh (public key)", &cp, &x, 22.0);
     let prod: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
     let ct = eval.rescale(&eval.mul_relin(&cx, &cy).expect("mul")).expect("rescale");
-    f.check("mul+relin+rescale", &ct, &prod, MUL_BITS);
-    f.check("rotate 1", &eval.rotate(&cx, 1).expect("rotate"), &rotate_left(&x, 1), FRESH_BITS - 1.0);
+    f.check("mul+relin+rescale", &ct, &prod, mul_bits);
+    // Key-switch noise ~ |digit| e sqrt(N) / P is not divided by a rescale: with the digit
+    // of q_0 as large as P (N14: 60 vs 61 bits; N15: 180 vs 180 bits) it costs 4-5 bits
+    // (27.6 and 25.8 mean).
+    f.check("rotate 1", &eval.rotate(&cx, 1).expect("rotate"), &rotate_left(&x, 1), 25.0);
 }
 
 #[test]
@@ -279,7 +289,27 @@ fn precision_table_test_sets() {
 #[test]
 #[ignore = "real parameter sets: minutes of key generation; run with --ignored"]
 fn precision_table_real_sets() {
-    for set in [N14_QP401_PEERS, N15_QP880, N16_QP1165_PEERS] {
+    for set in [N14_QP401_PEERS, N15_QP880] {
         precision_table(set);
     }
+    // At N = 2^16 the rescale's rounding error r0 + r1 s (|r_i| <= 1/2) alone is ~2^-26.3
+    // per slot with a uniform ternary s (std sqrt(N/18) per coefficient, times sqrt(N) in
+    // the slots, over 2^40): mul precision is 26.9 bits there, not 27.
+    precision_table_of(
+        N16_QP1165_PEERS.name,
+        Fixture::new(N16_QP1165_PEERS, &[1]),
+        26.5,
+    );
+    // The same chain with Lattigo's sparse secret (h = 192; Lattigo states 128-bit
+    // security for log QP <= 1550 at N = 2^16) makes r1 s small: 27+ bits.
+    let mut sparse = N16_QP1165_PEERS.literal();
+    sparse.secret = SecretDistribution::FixedHammingWeight { h: 192 };
+    let estimate = SparseEstimate {
+        h: 192,
+        max_log_qp: 1550,
+        bits: 128,
+        source: "Lattigo v6 default parameters (h = 192, N = 2^16)".into(),
+    };
+    let params = Params::with_sparse_estimate(&sparse, &estimate).expect("covered");
+    precision_table_of("N16_QP1165_PEERS h=192", Fixture::from_params(params, &[1]), MUL_BITS);
 }

@@ -23,7 +23,11 @@ pub struct Fixture {
 impl Fixture {
     /// Keys for `set` with rotations `rotations` and conjugation.
     pub fn new(set: NamedSet, rotations: &[i64]) -> Self {
-        let params = set.params().expect("named set");
+        Self::from_params(set.params().expect("named set"), rotations)
+    }
+
+    /// Keys for `params` with rotations `rotations` and conjugation.
+    pub fn from_params(params: Params, rotations: &[i64]) -> Self {
         let mut keygen = KeyGenerator::from_seed(&params, [42; 32]).expect("keygen");
         let public = keygen.public_key();
         let keys = keygen.evaluation_keys(rotations, true).expect("keys");

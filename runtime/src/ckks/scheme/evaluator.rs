@@ -514,7 +514,7 @@ impl<'k> Evaluator<'k> {
         let digits = (0..ring.digits_at_level(level))
             .map(|j| {
                 let mut out = self.take(level + 1, true);
-                ring.mod_up_into(poly, j, &mut out);
+                ring.mod_up_centered_into(poly, j, &mut out);
                 out
             })
             .collect();

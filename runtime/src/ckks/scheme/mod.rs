@@ -1,5 +1,6 @@
 //! The CKKS scheme over the arithmetic layer: parameters, encoder, keys, encryption, evaluation.
 
+pub mod bench;
 pub mod ciphertext;
 pub mod encoder;
 pub mod encryption;
