@@ -57,6 +57,11 @@ impl ExtendedCiphertext {
     pub fn level(&self) -> usize {
         self.c0.level()
     }
+
+    /// The first part over Q_l*P.
+    pub fn c0_ref(&self) -> &RnsPoly {
+        &self.c0
+    }
 }
 
 /// Homomorphic operations for one parameter set and one set of evaluation keys.
