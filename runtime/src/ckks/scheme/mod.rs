@@ -8,6 +8,7 @@ pub mod error;
 pub mod evaluator;
 pub mod keys;
 pub mod params;
+pub mod serialize;
 
 pub use ciphertext::{Ciphertext, Plaintext, TensorCiphertext};
 pub use encoder::Encoder;
