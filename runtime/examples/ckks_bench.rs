@@ -3,8 +3,8 @@
 //! `cargo run -p ensi-runtime --release --example ckks_bench -- N16_QP1165_PEERS 1 10 [--json]`
 //! (set, threads, repetitions).
 
-use ensi_runtime::ckks::scheme::bench::{BenchConfig, peer_ratios, run_bench, text_table};
 use ensi_runtime::ckks::scheme::NamedSet;
+use ensi_runtime::ckks::scheme::bench::{BenchConfig, peer_ratios, run_bench, text_table};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

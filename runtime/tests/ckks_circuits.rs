@@ -16,12 +16,7 @@ use num_complex::Complex64;
 fn mat_vec(diagonals: &BTreeMap<usize, Vec<Complex64>>, x: &[Complex64]) -> Vec<Complex64> {
     let n = x.len();
     (0..n)
-        .map(|t| {
-            diagonals
-                .iter()
-                .map(|(&k, d)| d[t] * x[(t + k) % n])
-                .sum()
-        })
+        .map(|t| diagonals.iter().map(|(&k, d)| d[t] * x[(t + k) % n]).sum())
         .collect()
 }
 
@@ -42,7 +37,9 @@ fn linear_transform_matches_the_matrix_product() {
             .expect("transform");
         // Keys for exactly the rotations the transform reports.
         let mut keygen = KeyGenerator::from_seed(&f.params, [42; 32]).expect("keygen");
-        let keys = keygen.evaluation_keys(&lt.rotations(), false).expect("keys");
+        let keys = keygen
+            .evaluation_keys(&lt.rotations(), false)
+            .expect("keys");
         let eval = Evaluator::new(&f.params, &keys).expect("evaluator");
         let x = f.complex(slots);
         let ct = f.encrypt(&x);
@@ -69,7 +66,10 @@ fn linear_transform_matches_the_matrix_product() {
         assert!(worst < 2f64.powi(-22), "worst relative error {worst:e}");
         // The naive evaluation (a rotation and ModDown per diagonal) agrees.
         let mut all_keys = keygen
-            .evaluation_keys(&indices.iter().map(|&k| k as i64).collect::<Vec<_>>(), false)
+            .evaluation_keys(
+                &indices.iter().map(|&k| k as i64).collect::<Vec<_>>(),
+                false,
+            )
             .expect("keys");
         for g in keys.galois_elements() {
             if let Some(k) = keys.galois(g) {
@@ -91,8 +91,9 @@ fn linear_transform_matches_the_matrix_product() {
 fn linear_transform_reports_missing_keys_and_levels() {
     let f = Fixture::new(TEST_INSECURE_N11, &[1]);
     let encoder = ensi_runtime::ckks::scheme::Encoder::new(&f.params);
-    let diagonals: BTreeMap<usize, Vec<Complex64>> =
-        [(0usize, f.complex(32)), (3, f.complex(32))].into_iter().collect();
+    let diagonals: BTreeMap<usize, Vec<Complex64>> = [(0usize, f.complex(32)), (3, f.complex(32))]
+        .into_iter()
+        .collect();
     let level = f.params.max_level();
     let lt = LinearTransform::new(&encoder, &diagonals, 32, level, 1e12, Some(2)).expect("lt");
     assert_eq!(lt.rotations(), vec![1, 2]);
@@ -100,13 +101,22 @@ fn linear_transform_reports_missing_keys_and_levels() {
     let ct = f.encrypt(&f.complex(32));
     let g = f.params.ring().rotation(2).value();
     assert_eq!(
-        lt.evaluate(&eval, &ct).map(|_| ()).map_err(|e| e.to_string()),
-        Err(format!("no Galois key for rotation by 2 (Galois element {g})"))
+        lt.evaluate(&eval, &ct)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(format!(
+            "no Galois key for rotation by 2 (Galois element {g})"
+        ))
     );
     let low = eval.drop_levels(&ct, 1).expect("drop");
     assert_eq!(
-        lt.evaluate(&eval, &low).map(|_| ()).map_err(|e| e.to_string()),
-        Err(format!("linear transform: level mismatch ({} vs {level}); drop the higher operand first", level - 1))
+        lt.evaluate(&eval, &low)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(format!(
+            "linear transform: level mismatch ({} vs {level}); drop the higher operand first",
+            level - 1
+        ))
     );
 }
 
@@ -144,7 +154,11 @@ fn chebyshev_series_land_on_the_exact_target_scale() {
             "degree {degree}: depth {}",
             plan.depth()
         );
-        assert_eq!(out.scale(), f.params.default_scale(out.level()), "exact target scale");
+        assert_eq!(
+            out.scale(),
+            f.params.default_scale(out.level()),
+            "exact target scale"
+        );
         let want: Vec<Complex64> = x
             .iter()
             .map(|z| Complex64::new(series.evaluate(z.re), 0.0))
@@ -157,7 +171,9 @@ fn chebyshev_series_land_on_the_exact_target_scale() {
         );
         // An explicit target scale is honoured exactly too.
         let target = f.params.default_scale(out.level()) * 1.5;
-        let out = poly_eval.evaluate(&ct, &plan, Some(target)).expect("evaluate");
+        let out = poly_eval
+            .evaluate(&ct, &plan, Some(target))
+            .expect("evaluate");
         assert_eq!(out.scale(), target);
     }
 }

@@ -60,20 +60,50 @@ fn additive_ops_precision() {
     let eval = Evaluator::new(&f.params, &f.keys).expect("evaluator");
     let sum: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
     let diff: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
-    f.check("add", &eval.add(&cx, &cy).expect("add"), &sum, FRESH_BITS - 1.0);
-    f.check("sub", &eval.sub(&cx, &cy).expect("sub"), &diff, FRESH_BITS - 1.0);
+    f.check(
+        "add",
+        &eval.add(&cx, &cy).expect("add"),
+        &sum,
+        FRESH_BITS - 1.0,
+    );
+    f.check(
+        "sub",
+        &eval.sub(&cx, &cy).expect("sub"),
+        &diff,
+        FRESH_BITS - 1.0,
+    );
     let neg: Vec<Complex64> = x.iter().map(|a| -a).collect();
     f.check("neg", &eval.neg(&cx).expect("neg"), &neg, FRESH_BITS);
     let shifted: Vec<Complex64> = x.iter().map(|a| a + 0.25).collect();
-    f.check("add_const", &eval.add_const(&cx, 0.25).expect("add"), &shifted, FRESH_BITS);
+    f.check(
+        "add_const",
+        &eval.add_const(&cx, 0.25).expect("add"),
+        &shifted,
+        FRESH_BITS,
+    );
     let pt = eval
         .encoder()
         .encode_complex(&y, f.params.max_level(), cx.scale())
         .expect("encode");
-    f.check("add_plain", &eval.add_plain(&cx, &pt).expect("add"), &sum, FRESH_BITS);
-    f.check("sub_plain", &eval.sub_plain(&cx, &pt).expect("sub"), &diff, FRESH_BITS);
+    f.check(
+        "add_plain",
+        &eval.add_plain(&cx, &pt).expect("add"),
+        &sum,
+        FRESH_BITS,
+    );
+    f.check(
+        "sub_plain",
+        &eval.sub_plain(&cx, &pt).expect("sub"),
+        &diff,
+        FRESH_BITS,
+    );
     let tripled: Vec<Complex64> = x.iter().map(|a| a * 3.0).collect();
-    f.check("mul_int", &eval.mul_int(&cx, 3).expect("mul"), &tripled, FRESH_BITS - 2.0);
+    f.check(
+        "mul_int",
+        &eval.mul_int(&cx, 3).expect("mul"),
+        &tripled,
+        FRESH_BITS - 2.0,
+    );
 }
 
 #[test]
@@ -90,17 +120,28 @@ fn multiplicative_ops_precision() {
     f.check("mul_relin (no rescale)", &ct, &prod, MUL_BITS);
     eval.rescale_assign(&mut ct).expect("rescale");
     assert_eq!(ct.level(), top - 1);
-    assert_eq!(ct.scale(), f.params.default_scale(top - 1), "FLEXIBLEAUTO scale");
+    assert_eq!(
+        ct.scale(),
+        f.params.default_scale(top - 1),
+        "FLEXIBLEAUTO scale"
+    );
     f.check("mul_relin + rescale", &ct, &prod, MUL_BITS);
 
     let sq: Vec<Complex64> = x.iter().map(|a| a * a).collect();
-    let ct = eval.rescale(&eval.square(&cx).expect("square")).expect("rescale");
+    let ct = eval
+        .rescale(&eval.square(&cx).expect("square"))
+        .expect("rescale");
     f.check("square + rescale", &ct, &sq, MUL_BITS);
 
     // Plaintext product at the level's prime: the rescaled scale is the input's.
     let q_top = f.params.q()[top] as f64;
-    let pt = eval.encoder().encode_complex(&y, top, q_top).expect("encode");
-    let ct = eval.rescale(&eval.mul_plain(&cx, &pt).expect("mul")).expect("rescale");
+    let pt = eval
+        .encoder()
+        .encode_complex(&y, top, q_top)
+        .expect("encode");
+    let ct = eval
+        .rescale(&eval.mul_plain(&cx, &pt).expect("mul"))
+        .expect("rescale");
     assert_eq!(ct.scale(), cx.scale());
     f.check("mul_plain + rescale", &ct, &prod, MUL_BITS + 2.0);
     // A plaintext encoded at a higher level than the ciphertext.
@@ -110,14 +151,18 @@ fn multiplicative_ops_precision() {
     f.check("mul_plain (pt above ct)", &ct, &prod, MUL_BITS + 2.0);
 
     let scaled: Vec<Complex64> = x.iter().map(|a| a * -0.7).collect();
-    let ct = eval.rescale(&eval.mul_const(&cx, -0.7, q_top).expect("mul")).expect("rescale");
+    let ct = eval
+        .rescale(&eval.mul_const(&cx, -0.7, q_top).expect("mul"))
+        .expect("rescale");
     f.check("mul_const + rescale", &ct, &scaled, MUL_BITS + 2.0);
 
     // Depth: x^8 by repeated squaring, rescaling each time, through lower-level key switches.
     let mut ct = cx.clone();
     let mut want = x.clone();
     for _ in 0..3 {
-        ct = eval.rescale(&eval.square(&ct).expect("square")).expect("rescale");
+        ct = eval
+            .rescale(&eval.square(&ct).expect("square"))
+            .expect("rescale");
         want = want.iter().map(|a| a * a).collect();
     }
     f.check("x^8 (3 squarings)", &ct, &want, MUL_BITS - 4.0);
@@ -126,7 +171,9 @@ fn multiplicative_ops_precision() {
     let mut t = eval.tensor(&cx, &cy).expect("tensor");
     eval.add_tensor_assign(&mut t, &eval.tensor_square(&cx).expect("tensor"))
         .expect("add");
-    let ct = eval.rescale(&eval.relinearize(t).expect("relin")).expect("rescale");
+    let ct = eval
+        .rescale(&eval.relinearize(t).expect("relin"))
+        .expect("rescale");
     let want: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b + a * a).collect();
     f.check("xy + x^2 (one relin)", &ct, &want, MUL_BITS - 1.0);
 }
@@ -142,10 +189,20 @@ fn rotations_and_conjugation_match_slot_permutations() {
             for k in ROTATIONS {
                 let want = rotate_left(&x, k);
                 let ct = eval.rotate(&cx, k).expect("rotate");
-                f.check(&format!("{} rotate {k} ({slots} slots)", set.name), &ct, &want, FRESH_BITS - 1.0);
+                f.check(
+                    &format!("{} rotate {k} ({slots} slots)", set.name),
+                    &ct,
+                    &want,
+                    FRESH_BITS - 1.0,
+                );
             }
             let conj: Vec<Complex64> = x.iter().map(|a| a.conj()).collect();
-            f.check("conjugate", &eval.conjugate(&cx).expect("conj"), &conj, FRESH_BITS - 1.0);
+            f.check(
+                "conjugate",
+                &eval.conjugate(&cx).expect("conj"),
+                &conj,
+                FRESH_BITS - 1.0,
+            );
             // Hoisted rotations are bit-identical to single ones.
             let hoisted = eval.rotate_hoisted(&cx, &ROTATIONS).expect("hoisted");
             for (k, ct) in ROTATIONS.iter().zip(&hoisted) {
@@ -155,9 +212,19 @@ fn rotations_and_conjugation_match_slot_permutations() {
         // A rotation at a lower level (keys read at the level's limbs).
         let x = f.complex(f.params.max_slots());
         let low = f.encrypt_at(&x, 1);
-        f.check("rotate 1 at level 1", &eval.rotate(&low, 1).expect("rotate"), &rotate_left(&x, 1), FRESH_BITS - 1.0);
+        f.check(
+            "rotate 1 at level 1",
+            &eval.rotate(&low, 1).expect("rotate"),
+            &rotate_left(&x, 1),
+            FRESH_BITS - 1.0,
+        );
         let low0 = f.encrypt_at(&x, 0);
-        f.check("rotate 2 at level 0", &eval.rotate(&low0, 2).expect("rotate"), &rotate_left(&x, 2), FRESH_BITS - 1.0);
+        f.check(
+            "rotate 2 at level 0",
+            &eval.rotate(&low0, 2).expect("rotate"),
+            &rotate_left(&x, 2),
+            FRESH_BITS - 1.0,
+        );
     }
 }
 
@@ -170,7 +237,10 @@ fn real_values_round_trip() {
         .with_seed([1; 32]);
     let ct = enc.encrypt_real_top(&x).expect("encrypt");
     assert_eq!(ct.slots(), 8);
-    assert!(ct.c1_seed().is_some(), "a symmetric ciphertext keeps its seed");
+    assert!(
+        ct.c1_seed().is_some(),
+        "a symmetric ciphertext keeps its seed"
+    );
     let dec = ensi_runtime::ckks::scheme::Decryptor::new(&f.params, f.keygen.secret_key())
         .expect("decryptor")
         .decrypt_real(&ct)
@@ -187,9 +257,10 @@ fn mismatches_are_errors_with_clear_messages() {
     let x = f.complex(8);
     let top = f.encrypt(&x);
     let low = f.encrypt_at(&x, 2);
-    let err = |r: Result<ensi_runtime::ckks::scheme::Ciphertext, ensi_runtime::ckks::scheme::Error>| {
-        r.map(|_| ()).map_err(|e| e.to_string())
-    };
+    let err = |r: Result<
+        ensi_runtime::ckks::scheme::Ciphertext,
+        ensi_runtime::ckks::scheme::Error,
+    >| { r.map(|_| ()).map_err(|e| e.to_string()) };
     assert_eq!(
         err(eval.add(&top, &low)),
         Err("add: level mismatch (6 vs 2); drop the higher operand first".into())
@@ -203,7 +274,9 @@ fn mismatches_are_errors_with_clear_messages() {
     let g = f.params.ring().rotation(3).value();
     assert_eq!(
         err(eval.rotate(&top, 3)),
-        Err(format!("no Galois key for rotation by 3 (Galois element {g})"))
+        Err(format!(
+            "no Galois key for rotation by 3 (Galois element {g})"
+        ))
     );
     let level0 = f.encrypt_at(&x, 0);
     assert_eq!(
@@ -240,7 +313,9 @@ fn one_thread_pool_gives_identical_results() {
     let cx = f.encrypt(&x);
     let eval = Evaluator::new(&f.params, &f.keys).expect("evaluator");
     let run = || {
-        let sq = eval.rescale(&eval.square(&cx).expect("square")).expect("rescale");
+        let sq = eval
+            .rescale(&eval.square(&cx).expect("square"))
+            .expect("rescale");
         eval.rotate(&sq, 1).expect("rotate")
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -270,17 +345,29 @@ fn precision_table_of(name: &str, f: Fixture, mul_bits: f64) {
     // v*e + e0 + e1*s grows with N: ~25.8 bits at 2^13, ~24.7 at 2^14.
     f.check("fresh (public key)", &cp, &x, 22.0);
     let prod: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
-    let ct = eval.rescale(&eval.mul_relin(&cx, &cy).expect("mul")).expect("rescale");
+    let ct = eval
+        .rescale(&eval.mul_relin(&cx, &cy).expect("mul"))
+        .expect("rescale");
     f.check("mul+relin+rescale", &ct, &prod, mul_bits);
     // Key-switch noise ~ |digit| e sqrt(N) / P is not divided by a rescale: with the digit
     // of q_0 as large as P (N14: 60 vs 61 bits; N15: 180 vs 180 bits) it costs 4-5 bits
     // (27.6 and 25.8 mean).
-    f.check("rotate 1", &eval.rotate(&cx, 1).expect("rotate"), &rotate_left(&x, 1), 25.0);
+    f.check(
+        "rotate 1",
+        &eval.rotate(&cx, 1).expect("rotate"),
+        &rotate_left(&x, 1),
+        25.0,
+    );
 }
 
 #[test]
 fn precision_table_test_sets() {
-    for set in [TEST_INSECURE_N10, TEST_INSECURE_N11, TEST_INSECURE_N12, TEST_INSECURE_N13] {
+    for set in [
+        TEST_INSECURE_N10,
+        TEST_INSECURE_N11,
+        TEST_INSECURE_N12,
+        TEST_INSECURE_N13,
+    ] {
         precision_table(set);
     }
 }
@@ -311,5 +398,9 @@ fn precision_table_real_sets() {
         source: "Lattigo v6 default parameters (h = 192, N = 2^16)".into(),
     };
     let params = Params::with_sparse_estimate(&sparse, &estimate).expect("covered");
-    precision_table_of("N16_QP1165_PEERS h=192", Fixture::from_params(params, &[1]), MUL_BITS);
+    precision_table_of(
+        "N16_QP1165_PEERS h=192",
+        Fixture::from_params(params, &[1]),
+        MUL_BITS,
+    );
 }

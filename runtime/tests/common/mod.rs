@@ -44,12 +44,7 @@ impl Fixture {
     pub fn complex(&self, slots: usize) -> Vec<Complex64> {
         let mut rng = self.rng.borrow_mut();
         (0..slots)
-            .map(|_| {
-                Complex64::new(
-                    rng.random_range(-1.0..1.0),
-                    rng.random_range(-1.0..1.0),
-                )
-            })
+            .map(|_| Complex64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
             .collect()
     }
 

@@ -888,7 +888,11 @@ mod tests {
                     for c in 0..ring.n() {
                         let value =
                             BigInt::from(unsigned_value(&x_coeff, &primes, range.clone(), c));
-                        let centered_value = if &value * 2 > d { &value - &d } else { value.clone() };
+                        let centered_value = if &value * 2 > d {
+                            &value - &d
+                        } else {
+                            value.clone()
+                        };
                         for (i, &p) in primes.iter().enumerate() {
                             assert_eq!(
                                 centered.limb(i)[c],

@@ -402,7 +402,11 @@ impl RnsPoly {
         // Limb i of the outputs is limb `i` of a right-hand polynomial with `rq` Q limbs
         // when i is a Q limb, limb `rq + (i - q_limbs)` when it is a P limb.
         let rhs_range = move |p: &Self, i: usize| {
-            let j = if i < q_limbs { i } else { p.q_limbs + i - q_limbs };
+            let j = if i < q_limbs {
+                i
+            } else {
+                p.q_limbs + i - q_limbs
+            };
             j * n..(j + 1) * n
         };
         let jobs: Vec<(&mut [u64], &mut [u64])> = out0

@@ -104,7 +104,12 @@ impl LinearTransform {
             return Err(Error::InvalidArgument("the matrix must be square".into()));
         }
         let diagonals: BTreeMap<usize, Vec<Complex64>> = (0..n)
-            .map(|k| (k, (0..n).map(|t| matrix[t][(t + k) % n]).collect::<Vec<_>>()))
+            .map(|k| {
+                (
+                    k,
+                    (0..n).map(|t| matrix[t][(t + k) % n]).collect::<Vec<_>>(),
+                )
+            })
             .filter(|(_, d)| d.iter().any(|z| z.norm() != 0.0))
             .collect();
         Self::new(encoder, &diagonals, n, level, scale, None)
@@ -210,7 +215,11 @@ impl LinearTransform {
 
     /// The same product with plain (non-hoisted) rotations and one ModDown per rotation:
     /// the reference the hoisted evaluation is tested against.
-    pub fn evaluate_naive(&self, eval: &Evaluator<'_>, ct: &Ciphertext) -> Result<Ciphertext, Error> {
+    pub fn evaluate_naive(
+        &self,
+        eval: &Evaluator<'_>,
+        ct: &Ciphertext,
+    ) -> Result<Ciphertext, Error> {
         let encoder = eval.encoder();
         let mut acc: Option<Ciphertext> = None;
         for (&(j, i), pt) in &self.encoded {
@@ -218,7 +227,9 @@ impl LinearTransform {
             // Undo the pre-rotation: the diagonal itself over Q.
             let values = encoder.decode_complex(pt)?;
             let shift = j * self.baby;
-            let diag: Vec<Complex64> = (0..self.slots).map(|t| values[(t + shift) % self.slots]).collect();
+            let diag: Vec<Complex64> = (0..self.slots)
+                .map(|t| values[(t + shift) % self.slots])
+                .collect();
             let plain = encoder.encode_complex(&diag, self.level, self.scale)?;
             let term = eval.mul_plain(&eval.rotate(ct, k as i64)?, &plain)?;
             match &mut acc {

@@ -250,8 +250,7 @@ impl<'e, 'k> PolynomialEvaluator<'e, 'k> {
         scale: f64,
     ) -> Result<Ciphertext, Error> {
         let eval = self.eval;
-        let leaf_ok = used_powers(p)
-            .all(|i| basis.level_of(i).is_some_and(|l| l > level as isize));
+        let leaf_ok = used_powers(p).all(|i| basis.level_of(i).is_some_and(|l| l > level as isize));
         if leaf_ok {
             return self.eval_leaf(basis, p, level, scale);
         }
@@ -313,7 +312,6 @@ impl<'e, 'k> PolynomialEvaluator<'e, 'k> {
         Ok(acc)
     }
 }
-
 
 fn needs_mapping(series: &ChebyshevSeries) -> bool {
     !(series.a() == -1.0 && series.b() == 1.0)

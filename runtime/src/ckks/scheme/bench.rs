@@ -171,11 +171,17 @@ fn run_in_pool(config: &BenchConfig) -> Result<BenchReport, Error> {
     let mut keys = EvaluationKeys::empty(&params);
     keys.set_relin(keygen.relin_key());
     let ring = params.ring().clone();
-    keys.insert_galois(ring.rotation(1).value(), keygen.galois_key(ring.rotation(1))?);
+    keys.insert_galois(
+        ring.rotation(1).value(),
+        keygen.galois_key(ring.rotation(1))?,
+    );
     let keygen_s = t0.elapsed().as_secs_f64();
     let hoisted: Vec<i64> = (1..=8).collect();
     for &k in &hoisted[1..] {
-        keys.insert_galois(ring.rotation(k).value(), keygen.galois_key(ring.rotation(k))?);
+        keys.insert_galois(
+            ring.rotation(k).value(),
+            keygen.galois_key(ring.rotation(k))?,
+        );
     }
 
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
@@ -202,11 +208,17 @@ fn run_in_pool(config: &BenchConfig) -> Result<BenchReport, Error> {
     timer.time("enc_sk", || (), |()| enc_sk.encrypt_real(&x, top, scale))?;
     timer.time("mul_relin", || (), |()| eval.mul_relin(&c1, &c2))?;
     timer.time("square", || (), |()| eval.square(&c1))?;
-    timer.time("rescale", || product.clone(), |mut ct| {
-        eval.rescale_assign(&mut ct).map(|()| ct)
-    })?;
+    timer.time(
+        "rescale",
+        || product.clone(),
+        |mut ct| eval.rescale_assign(&mut ct).map(|()| ct),
+    )?;
     timer.time("rotate1", || (), |()| eval.rotate(&c1, 1))?;
-    timer.time("rotate_hoisted8", || (), |()| eval.rotate_hoisted(&c1, &hoisted))?;
+    timer.time(
+        "rotate_hoisted8",
+        || (),
+        |()| eval.rotate_hoisted(&c1, &hoisted),
+    )?;
     if let Some(v) = timer.wall.get_mut("rotate_hoisted8") {
         *v /= hoisted.len() as f64;
     }

@@ -111,7 +111,12 @@ impl Encoder {
     }
 
     /// Encodes real slot values at `level` and `scale`.
-    pub fn encode_real(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext, Error> {
+    pub fn encode_real(
+        &self,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext, Error> {
         self.encode_complex(&lift(values), level, scale)
     }
 
@@ -228,7 +233,10 @@ mod tests {
         assert_eq!(round_scaled(-2.6, 1.0).ok(), Some(-3));
         // 2^60 * (1 + 2^-52): the f64 product is exact.
         let x = 1.0 + f64::EPSILON;
-        assert_eq!(round_scaled(x, 2f64.powi(60)).ok(), Some((1i128 << 60) + (1 << 8)));
+        assert_eq!(
+            round_scaled(x, 2f64.powi(60)).ok(),
+            Some((1i128 << 60) + (1 << 8))
+        );
         // x * scale with a product error the two-product recovers: (2^53+1) * 3.
         let big = 2f64.powi(53) + 2.0;
         assert_eq!(round_scaled(big, 3.0).ok(), Some(3 * ((1i128 << 53) + 2)));
@@ -248,7 +256,9 @@ mod tests {
                     .collect();
                 for level in [0, params.max_level()] {
                     let scale = params.default_scale(level);
-                    let pt = encoder.encode_complex(&values, level, scale).expect("encode");
+                    let pt = encoder
+                        .encode_complex(&values, level, scale)
+                        .expect("encode");
                     let back = encoder.decode_complex(&pt).expect("decode");
                     for (a, b) in values.iter().zip(&back) {
                         assert!((a - b).norm() < 1e-9, "slots {slots} level {level}");
@@ -265,7 +275,9 @@ mod tests {
         let encoder = Encoder::new(&params);
         let values = vec![0.75, -0.5, 1234.0, 1e-3];
         let scale = 2f64.powi(80);
-        let pt = encoder.encode_real(&values, params.max_level(), scale).expect("encode");
+        let pt = encoder
+            .encode_real(&values, params.max_level(), scale)
+            .expect("encode");
         let back = encoder.decode_real(&pt).expect("decode");
         for (a, b) in values.iter().zip(&back) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
@@ -277,8 +289,12 @@ mod tests {
         let params = TEST_INSECURE_N10.params().expect("set");
         let encoder = Encoder::new(&params);
         let scale = params.default_scale(2);
-        let residues = encoder.encode_const(-0.3125, 2, scale, false).expect("const");
-        let pt = encoder.encode_real(&vec![-0.3125; 8], 2, scale).expect("encode");
+        let residues = encoder
+            .encode_const(-0.3125, 2, scale, false)
+            .expect("const");
+        let pt = encoder
+            .encode_real(&[-0.3125; 8], 2, scale)
+            .expect("encode");
         // The NTT of the constant polynomial is the constant in every entry.
         for (i, &r) in residues.iter().enumerate() {
             assert!(pt.poly().limb(i).iter().all(|&v| v == r), "limb {i}");
@@ -290,11 +306,17 @@ mod tests {
         let params = TEST_INSECURE_N10.params().expect("set");
         let encoder = Encoder::new(&params);
         assert_eq!(
-            encoder.encode_real(&[1.0; 3], 0, 1e9).map(|_| ()).map_err(|e| e.to_string()),
+            encoder
+                .encode_real(&[1.0; 3], 0, 1e9)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("slot count must be a power of two in 1..=512, got 3".into())
         );
         assert_eq!(
-            encoder.encode_real(&[1.0; 4], 99, 1e9).map(|_| ()).map_err(|e| e.to_string()),
+            encoder
+                .encode_real(&[1.0; 4], 99, 1e9)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("level 99 is above the top level 6".into())
         );
         assert!(encoder.encode_real(&[1.0; 4], 0, -1.0).is_err());

@@ -119,7 +119,12 @@ impl<'k> Evaluator<'k> {
         {
             return pool.swap_remove(i);
         }
-        RnsPoly::zero(self.params.ring(), q_limbs, special, Representation::Evaluation)
+        RnsPoly::zero(
+            self.params.ring(),
+            q_limbs,
+            special,
+            Representation::Evaluation,
+        )
     }
 
     fn give(&self, poly: RnsPoly) {
@@ -169,7 +174,12 @@ impl<'k> Evaluator<'k> {
     }
 
     /// The plaintext's polynomial at the ciphertext's level (its first Q limbs; no P).
-    fn plain_at(&self, op: &'static str, ct: &Ciphertext, pt: &Plaintext) -> Result<RnsPoly, Error> {
+    fn plain_at(
+        &self,
+        op: &'static str,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<RnsPoly, Error> {
         check_hash(&self.params, pt.params_hash, "plaintext")?;
         if pt.level < ct.level {
             return Err(Error::LevelMismatch {
@@ -293,14 +303,24 @@ impl<'k> Evaluator<'k> {
 
     /// ct * c with c encoded as round(c * const_scale): the result's scale is
     /// ct.scale * const_scale (choose const_scale = q_level to keep the scale after a rescale).
-    pub fn mul_const(&self, ct: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext, Error> {
+    pub fn mul_const(
+        &self,
+        ct: &Ciphertext,
+        c: f64,
+        const_scale: f64,
+    ) -> Result<Ciphertext, Error> {
         let mut out = ct.clone();
         self.mul_const_assign(&mut out, c, const_scale)?;
         Ok(out)
     }
 
     /// ct *= c at `const_scale`.
-    pub fn mul_const_assign(&self, ct: &mut Ciphertext, c: f64, const_scale: f64) -> Result<(), Error> {
+    pub fn mul_const_assign(
+        &self,
+        ct: &mut Ciphertext,
+        c: f64,
+        const_scale: f64,
+    ) -> Result<(), Error> {
         self.check_ct(ct)?;
         let residues = self.encoder.encode_const(c, ct.level, const_scale, false)?;
         let ring = self.params.ring();
@@ -396,7 +416,11 @@ impl<'k> Evaluator<'k> {
     }
 
     /// Sum of two tensor products (same level, scale, slots), to relinearize once.
-    pub fn add_tensor_assign(&self, a: &mut TensorCiphertext, b: &TensorCiphertext) -> Result<(), Error> {
+    pub fn add_tensor_assign(
+        &self,
+        a: &mut TensorCiphertext,
+        b: &TensorCiphertext,
+    ) -> Result<(), Error> {
         if a.level() != b.level() {
             return Err(Error::LevelMismatch {
                 op: "add_tensor",
@@ -423,7 +447,13 @@ impl<'k> Evaluator<'k> {
         self.give(d0);
         self.give(d1);
         self.give(c2);
-        Ok(Ciphertext::from_parts(c0, c1, t.scale, t.slots, t.params_hash))
+        Ok(Ciphertext::from_parts(
+            c0,
+            c1,
+            t.scale,
+            t.slots,
+            t.params_hash,
+        ))
     }
 
     /// a * b, relinearized (not rescaled): scale a.scale * b.scale.
@@ -540,7 +570,11 @@ impl<'k> Evaluator<'k> {
     }
 
     /// The inner product of a decomposition with a key, over Q_l*P (no ModDown).
-    pub(crate) fn key_product(&self, decomposed: &Decomposed, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+    pub(crate) fn key_product(
+        &self,
+        decomposed: &Decomposed,
+        key: &SwitchingKey,
+    ) -> (RnsPoly, RnsPoly) {
         let ring = self.params.ring();
         let level = decomposed.level;
         let count = decomposed.digits.len();
@@ -564,11 +598,17 @@ impl<'k> Evaluator<'k> {
         (d0, d1)
     }
 
-    fn galois_key(&self, g: GaloisElement, what: impl FnOnce() -> String) -> Result<&'k SwitchingKey, Error> {
-        self.keys.galois(g.value()).ok_or_else(|| Error::MissingGaloisKey {
-            what: what(),
-            galois_element: g.value(),
-        })
+    fn galois_key(
+        &self,
+        g: GaloisElement,
+        what: impl FnOnce() -> String,
+    ) -> Result<&'k SwitchingKey, Error> {
+        self.keys
+            .galois(g.value())
+            .ok_or_else(|| Error::MissingGaloisKey {
+                what: what(),
+                galois_element: g.value(),
+            })
     }
 
     /// The Galois element of a left rotation by `steps` of `slots` slots that has a key
@@ -600,7 +640,13 @@ impl<'k> Evaluator<'k> {
         Ok(self.finish_galois(ct, &mut d0, d1, g))
     }
 
-    fn finish_galois(&self, ct: &Ciphertext, d0: &mut RnsPoly, d1: RnsPoly, g: GaloisElement) -> Ciphertext {
+    fn finish_galois(
+        &self,
+        ct: &Ciphertext,
+        d0: &mut RnsPoly,
+        d1: RnsPoly,
+        g: GaloisElement,
+    ) -> Ciphertext {
         let ring = self.params.ring();
         d0.add_assign(ring, &ct.c0);
         let mut c0 = self.take(ct.level + 1, false);

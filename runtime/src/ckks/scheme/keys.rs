@@ -456,7 +456,8 @@ impl KeyGenerator {
         conjugation: bool,
     ) -> Result<EvaluationKeys, Error> {
         let ring = self.params.ring().clone();
-        let mut elements: Vec<GaloisElement> = rotations.iter().map(|&k| ring.rotation(k)).collect();
+        let mut elements: Vec<GaloisElement> =
+            rotations.iter().map(|&k| ring.rotation(k)).collect();
         if conjugation {
             elements.push(ring.conjugation());
         }
@@ -500,7 +501,11 @@ pub(crate) fn galois_inverse(g: u64, two_n: u64) -> u64 {
     result
 }
 
-pub(crate) fn check_hash(params: &Params, found: [u8; 32], what: &'static str) -> Result<(), Error> {
+pub(crate) fn check_hash(
+    params: &Params,
+    found: [u8; 32],
+    what: &'static str,
+) -> Result<(), Error> {
     if found == params.hash() {
         Ok(())
     } else {
@@ -522,7 +527,10 @@ mod tests {
         let params = TEST_INSECURE_N10.params().expect("set");
         let keygen = KeyGenerator::from_seed(&params, [7; 32]).expect("keygen");
         let shown = format!("{:?}", keygen.secret_key());
-        assert!(shown.starts_with("SecretKey(<redacted>, params "), "{shown}");
+        assert!(
+            shown.starts_with("SecretKey(<redacted>, params "),
+            "{shown}"
+        );
         assert!(format!("{keygen:?}").contains("<redacted>"));
         let sk = keygen.into_secret_key();
         assert!(sk.coeffs.iter().all(|c| (-1..=1).contains(c)));

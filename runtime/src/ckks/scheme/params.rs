@@ -122,7 +122,9 @@ pub enum ParamsError {
     #[error("at least one special prime P is needed for key switching")]
     NoSpecialPrimes,
     /// The default scale does not fit below the ciphertext primes.
-    #[error("log2 scale {log_scale} must be in 1..={max} (at most the smallest scaling prime, below q_0)")]
+    #[error(
+        "log2 scale {log_scale} must be in 1..={max} (at most the smallest scaling prime, below q_0)"
+    )]
     ScaleOutOfRange {
         /// The requested log2 of the scale.
         log_scale: u32,
@@ -455,7 +457,10 @@ fn build_ring(literal: &ParamsLiteral) -> Result<(Arc<RingContext>, f64), Params
     let mut i = 1;
     while i < literal.log_q.len() {
         let bits = literal.log_q[i];
-        let run = literal.log_q[i..].iter().take_while(|&&b| b == bits).count();
+        let run = literal.log_q[i..]
+            .iter()
+            .take_while(|&&b| b == bits)
+            .count();
         let primes = scaling_primes(log_n, bits, run, &q)?;
         q.extend(primes);
         i += run;
@@ -464,7 +469,10 @@ fn build_ring(literal: &ParamsLiteral) -> Result<(Arc<RingContext>, f64), Params
     let mut i = 0;
     while i < literal.log_p.len() {
         let bits = literal.log_p[i];
-        let run = literal.log_p[i..].iter().take_while(|&&b| b == bits).count();
+        let run = literal.log_p[i..]
+            .iter()
+            .take_while(|&&b| b == bits)
+            .count();
         let exclude: Vec<u64> = q.iter().chain(&p).copied().collect();
         p.extend(primes_below(log_n, bits, run, &exclude)?);
         i += run;
@@ -670,8 +678,8 @@ mod tests {
         let q = params.q();
         let top = params.max_level();
         assert_eq!(params.default_scale(top), 2f64.powi(40));
-        for l in 1..=top {
-            let want = params.default_scale(l) * params.default_scale(l) / q[l] as f64;
+        for (l, &q_l) in q.iter().enumerate().skip(1) {
+            let want = params.default_scale(l) * params.default_scale(l) / q_l as f64;
             assert_eq!(params.default_scale(l - 1), want);
         }
     }
@@ -698,9 +706,11 @@ mod tests {
         sparse.secret = SecretDistribution::FixedHammingWeight { h: 192 };
         assert_eq!(
             Params::new(&sparse).map(|_| ()).map_err(|e| e.to_string()),
-            Err("a fixed-Hamming-weight secret (h = 192) is outside the HE-standard table: \
+            Err(
+                "a fixed-Hamming-weight secret (h = 192) is outside the HE-standard table: \
                  build it with Params::with_sparse_estimate and a stated estimate"
-                .into())
+                    .into()
+            )
         );
         let estimate = SparseEstimate {
             h: 192,
@@ -726,7 +736,10 @@ mod tests {
         assert_eq!(a.hash(), b.hash());
         let mut other = lit.clone();
         other.log_scale = 39;
-        assert_ne!(Params::insecure_for_testing(&other).expect("set").hash(), a.hash());
+        assert_ne!(
+            Params::insecure_for_testing(&other).expect("set").hash(),
+            a.hash()
+        );
         let secure = Params::new(&N14_QP401_PEERS.literal()).expect("set");
         let marked = Params::insecure_for_testing(&N14_QP401_PEERS.literal()).expect("set");
         assert_ne!(secure.hash(), marked.hash());

@@ -103,7 +103,9 @@ pub enum SerializeError {
     #[error("checksum mismatch: the file is corrupted")]
     ChecksumMismatch,
     /// Made for other parameters.
-    #[error("parameter mismatch: the {what} file was made for parameters {found}, expected {expected}")]
+    #[error(
+        "parameter mismatch: the {what} file was made for parameters {found}, expected {expected}"
+    )]
     ParamsMismatch {
         /// What the file holds.
         what: &'static str,
@@ -216,7 +218,11 @@ fn parse_header(bytes: &[u8], expected: Kind, limit: u64) -> Result<Header, Seri
 }
 
 /// Checks the container and returns its body and params hash.
-fn open_container(bytes: &[u8], expected: Kind, limit: u64) -> Result<(&[u8], [u8; 32]), SerializeError> {
+fn open_container(
+    bytes: &[u8],
+    expected: Kind,
+    limit: u64,
+) -> Result<(&[u8], [u8; 32]), SerializeError> {
     let header = parse_header(bytes, expected, limit)?;
     let total = HEADER_LEN as u64 + header.body_len;
     let have = bytes.len() as u64;
@@ -238,7 +244,11 @@ fn open_container(bytes: &[u8], expected: Kind, limit: u64) -> Result<(&[u8], [u
     Ok((body, header.params_hash))
 }
 
-fn check_params(params: &Params, found: [u8; 32], what: &'static str) -> Result<(), SerializeError> {
+fn check_params(
+    params: &Params,
+    found: [u8; 32],
+    what: &'static str,
+) -> Result<(), SerializeError> {
     if found == params.hash() {
         Ok(())
     } else {
@@ -335,7 +345,12 @@ impl<'a> Reader<'a> {
         }
     }
     /// A polynomial of exactly the expected shape (Evaluation domain).
-    fn poly(&mut self, params: &Params, q_limbs: usize, special: bool) -> Result<RnsPoly, SerializeError> {
+    fn poly(
+        &mut self,
+        params: &Params,
+        q_limbs: usize,
+        special: bool,
+    ) -> Result<RnsPoly, SerializeError> {
         let got_q = self.u32()? as usize;
         let got_special = self.u8()?;
         if got_q != q_limbs || got_special != u8::from(special) {
@@ -363,7 +378,10 @@ impl<'a> Reader<'a> {
         if self.bytes.is_empty() {
             Ok(())
         } else {
-            Err(self.malformed(format!("{} bytes left after the last field", self.bytes.len())))
+            Err(self.malformed(format!(
+                "{} bytes left after the last field",
+                self.bytes.len()
+            )))
         }
     }
 }
@@ -408,7 +426,13 @@ pub fn public_key_from_bytes(params: &Params, bytes: &[u8]) -> Result<PublicKey,
     let q_limbs = params.max_level() + 1;
     let b = r.poly(params, q_limbs, false)?;
     r.finish()?;
-    let a = RnsPoly::uniform_from_seed(params.ring(), &seed, q_limbs, false, Representation::Evaluation);
+    let a = RnsPoly::uniform_from_seed(
+        params.ring(),
+        &seed,
+        q_limbs,
+        false,
+        Representation::Evaluation,
+    );
     Ok(PublicKey {
         b,
         a,
@@ -430,7 +454,10 @@ fn read_switching_key(r: &mut Reader<'_>, params: &Params) -> Result<SwitchingKe
     let seed = r.seed()?;
     let digits = r.u32()? as usize;
     if digits != params.dnum() {
-        return Err(r.malformed(format!("{digits} key digits, the parameters have {}", params.dnum())));
+        return Err(r.malformed(format!(
+            "{digits} key digits, the parameters have {}",
+            params.dnum()
+        )));
     }
     let q_limbs = params.max_level() + 1;
     let b = (0..digits)
@@ -460,7 +487,10 @@ pub fn evaluation_keys_to_bytes(keys: &EvaluationKeys) -> Vec<u8> {
 }
 
 /// Loads evaluation keys for `params`.
-pub fn evaluation_keys_from_bytes(params: &Params, bytes: &[u8]) -> Result<EvaluationKeys, SerializeError> {
+pub fn evaluation_keys_from_bytes(
+    params: &Params,
+    bytes: &[u8],
+) -> Result<EvaluationKeys, SerializeError> {
     let (body, hash) = open_container(bytes, Kind::EvaluationKeys, DEFAULT_MAX_BODY)?;
     check_params(params, hash, "evaluation keys")?;
     let mut r = Reader {
@@ -525,7 +555,10 @@ pub fn ciphertext_from_bytes(params: &Params, bytes: &[u8]) -> Result<Ciphertext
     };
     let level = r.u32()? as usize;
     if level > params.max_level() {
-        return Err(r.malformed(format!("level {level} above the top level {}", params.max_level())));
+        return Err(r.malformed(format!(
+            "level {level} above the top level {}",
+            params.max_level()
+        )));
     }
     let scale = f64::from_bits(r.u64()?);
     if !(scale.is_finite() && scale > 0.0) {
@@ -540,7 +573,13 @@ pub fn ciphertext_from_bytes(params: &Params, bytes: &[u8]) -> Result<Ciphertext
         0 => (r.poly(params, level + 1, false)?, None),
         1 => {
             let seed = r.seed()?;
-            let c1 = RnsPoly::uniform_from_seed(params.ring(), &seed, level + 1, false, Representation::Evaluation);
+            let c1 = RnsPoly::uniform_from_seed(
+                params.ring(),
+                &seed,
+                level + 1,
+                false,
+                Representation::Evaluation,
+            );
             (c1, Some(seed))
         }
         v => return Err(r.malformed(format!("c1 mode {v}"))),
@@ -605,8 +644,14 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SerializeE
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -669,10 +714,15 @@ mod tests {
     fn round_trips() {
         let (params, mut keygen) = fixture();
         let lit = params.literal().clone();
-        assert_eq!(params_literal_from_bytes(&params_literal_to_bytes(&lit)), Ok(lit));
+        assert_eq!(
+            params_literal_from_bytes(&params_literal_to_bytes(&lit)),
+            Ok(lit)
+        );
         let pk = keygen.public_key();
         assert!(public_key_from_bytes(&params, &public_key_to_bytes(&pk)) == Ok(pk));
-        let keys = keygen.evaluation_keys(&[1, -2], true).unwrap_or_else(|e| panic!("{e}"));
+        let keys = keygen
+            .evaluation_keys(&[1, -2], true)
+            .unwrap_or_else(|e| panic!("{e}"));
         let bytes = evaluation_keys_to_bytes(&keys);
         // Seed compression: the b parts only, about half of the key material.
         assert!((bytes.len() as f64) < 0.55 * keys.size_bytes() as f64);
@@ -680,14 +730,19 @@ mod tests {
         let mut enc = Encryptor::with_secret_key(&params, keygen.secret_key())
             .unwrap_or_else(|e| panic!("{e}"))
             .with_seed([1; 32]);
-        let ct = enc.encrypt_real_top(&[0.5; 16]).unwrap_or_else(|e| panic!("{e}"));
+        let ct = enc
+            .encrypt_real_top(&[0.5; 16])
+            .unwrap_or_else(|e| panic!("{e}"));
         let full = ciphertext_to_bytes(&ct, false);
         let seeded = ciphertext_to_bytes(&ct, true);
         assert!(seeded.len() < full.len() / 2 + 100);
-        assert_eq!(ciphertext_from_bytes(&params, &full), Ok(ct.clone()).map(|mut c: Ciphertext| {
-            c.c1_seed = None;
-            c
-        }));
+        assert_eq!(
+            ciphertext_from_bytes(&params, &full),
+            Ok(ct.clone()).map(|mut c: Ciphertext| {
+                c.c1_seed = None;
+                c
+            })
+        );
         assert_eq!(ciphertext_from_bytes(&params, &seeded), Ok(ct));
     }
 
@@ -699,11 +754,17 @@ mod tests {
         let err = |r: Result<PublicKey, SerializeError>| r.map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(
             err(public_key_from_bytes(&params, &bytes[..bytes.len() - 5])),
-            Err(format!("truncated file: {} bytes needed, {} present", bytes.len(), bytes.len() - 5))
+            Err(format!(
+                "truncated file: {} bytes needed, {} present",
+                bytes.len(),
+                bytes.len() - 5
+            ))
         );
         assert_eq!(
             err(public_key_from_bytes(&params, &bytes[..20])),
-            Err(format!("truncated file: {HEADER_LEN} bytes needed, 20 present"))
+            Err(format!(
+                "truncated file: {HEADER_LEN} bytes needed, 20 present"
+            ))
         );
         let mut corrupted = bytes.clone();
         let last = corrupted.len() - 1;
@@ -722,7 +783,9 @@ mod tests {
             ))
         );
         assert_eq!(
-            ciphertext_from_bytes(&params, &bytes).map(|_| ()).map_err(|e| e.to_string()),
+            ciphertext_from_bytes(&params, &bytes)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("expected a ciphertext file, found kind public key".into())
         );
         let mut wrong_version = bytes.clone();
@@ -731,13 +794,19 @@ mod tests {
             err(public_key_from_bytes(&params, &wrong_version)),
             Err("unsupported file version 9 (this build reads version 1)".into())
         );
-        assert_eq!(err(public_key_from_bytes(&params, b"NOTENSI!......")), Err("not an ensi CKKS file (bad magic)".into()));
+        assert_eq!(
+            err(public_key_from_bytes(&params, b"NOTENSI!......")),
+            Err("not an ensi CKKS file (bad magic)".into())
+        );
         let huge = encode_container(Kind::PublicKey, params.hash(), &[]);
         let mut huge = huge;
         huge[44..52].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(
             err(public_key_from_bytes(&params, &huge)),
-            Err(format!("file body of {} bytes exceeds the limit of {DEFAULT_MAX_BODY} bytes", u64::MAX))
+            Err(format!(
+                "file body of {} bytes exceeds the limit of {DEFAULT_MAX_BODY} bytes",
+                u64::MAX
+            ))
         );
         // A valid container around a bad body.
         let bad = encode_container(Kind::PublicKey, params.hash(), &[0, 1, 2]);
@@ -756,8 +825,17 @@ mod tests {
         write_file(&path, &public_key_to_bytes(&pk), 0o644).unwrap_or_else(|e| panic!("{e}"));
         let back = read_file(&path, DEFAULT_MAX_BODY).unwrap_or_else(|e| panic!("{e}"));
         assert!(public_key_from_bytes(&params, &back) == Ok(pk));
-        assert!(matches!(read_file(&path, 10), Err(SerializeError::TooLarge { .. })));
-        assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1, "no temporary left");
+        assert!(matches!(
+            read_file(&path, 10),
+            Err(SerializeError::TooLarge { .. })
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .map(|d| d.count())
+                .unwrap_or(0),
+            1,
+            "no temporary left"
+        );
     }
 
     #[cfg(feature = "serialize-secret")]
@@ -765,7 +843,8 @@ mod tests {
     fn secret_keys_round_trip_with_owner_only_files() {
         let (params, keygen) = fixture();
         let sk = keygen.secret_key();
-        let back = secret_key_from_bytes(&params, &secret_key_to_bytes(sk)).unwrap_or_else(|e| panic!("{e}"));
+        let back = secret_key_from_bytes(&params, &secret_key_to_bytes(sk))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.coeffs, sk.coeffs);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("sk.bin");
@@ -773,7 +852,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode()).unwrap_or(0);
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
             assert_eq!(mode & 0o777, 0o600);
         }
     }
