@@ -639,6 +639,63 @@ impl RingContext {
         poly.drop_special_limbs();
     }
 
+    /// ModDown of `src` (over Q_l * P) written to, or with `accumulate` added to, `dst`
+    /// (over Q_l, same representation): `dst (+)= round(src / P)`. `src` keeps its shape
+    /// (so its buffer can be reused for the next key switch) but its contents are consumed.
+    ///
+    /// # Panics
+    /// If `src` lacks the P limbs, or `dst` is not the Q-only shape of `src`.
+    pub fn mod_down_into(&self, src: &mut RnsPoly, dst: &mut RnsPoly, accumulate: bool) {
+        assert!(src.has_special(), "ModDown takes a polynomial with P limbs");
+        assert!(
+            !dst.has_special()
+                && dst.q_limbs() == src.q_limbs()
+                && dst.representation() == src.representation(),
+            "ModDown output must be the Q-only shape of the input"
+        );
+        let Some(converter) = self.mod_down_converter() else {
+            panic!("ModDown needs special primes");
+        };
+        let n = self.n();
+        let q_limbs = src.q_limbs();
+        let representation = src.representation();
+        let (q_part, p_part) = src.as_mut_slice().split_at_mut(q_limbs * n);
+        let scale = match representation {
+            Representation::Coefficient => SourceScale::One,
+            Representation::Evaluation => {
+                for_each_limb(Work::Heavy, p_part, n, |j, limb| {
+                    self.limb_kernel(q_limbs, q_limbs + j)
+                        .inverse_unnormalized(limb);
+                });
+                SourceScale::TimesN
+            }
+        };
+        let p_coeffs = &*p_part;
+        scratch::with_scratch(q_limbs * n, |converted| {
+            // Every word of `converted` is written by the conversion before it is read.
+            let outputs = converted.chunks_mut(n).enumerate().collect();
+            converter.convert(p_coeffs, scale, ConversionMode::Centered, outputs);
+            let p_inv = self.p_inv_mod_q();
+            let jobs: Vec<((&mut [u64], &mut [u64]), &mut [u64])> = q_part
+                .chunks_mut(n)
+                .zip(converted.chunks_mut(n))
+                .zip(dst.as_mut_slice().chunks_mut(n))
+                .collect();
+            for_each_job(jobs, n * 16, |i, ((x, t), out)| {
+                let qi = &self.q()[i];
+                if representation == Representation::Evaluation {
+                    self.limb_kernel(q_limbs, i).forward(t);
+                }
+                kernels::sub_mul_shoup(x, t, p_inv[i], qi);
+                if accumulate {
+                    kernels::add(out, x, qi.value());
+                } else {
+                    out.copy_from_slice(x);
+                }
+            });
+        });
+    }
+
     /// Rescale: divides a Q-only polynomial at level l >= 1 by q_l with exact rounding
     /// and drops limb l, in place. Works in either representation and keeps it.
     ///
@@ -987,6 +1044,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn mod_down_into_matches_mod_down() {
+        let ring = test_ring(6, 4, 2, 2, NttBackend::Fast);
+        for representation in [Representation::Evaluation, Representation::Coefficient] {
+            let x = random_poly(&ring, 80, 3, true, representation);
+            let base = random_poly(&ring, 81, 3, false, representation);
+            let mut want = x.clone();
+            ring.mod_down(&mut want);
+            let mut dst = base.clone();
+            ring.mod_down_into(&mut x.clone(), &mut dst, false);
+            assert_eq!(dst, want);
+            let mut acc = base.clone();
+            ring.mod_down_into(&mut x.clone(), &mut acc, true);
+            assert_eq!(acc, base.add(&ring, &want));
         }
     }
 

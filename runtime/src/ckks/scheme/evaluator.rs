@@ -117,7 +117,9 @@ impl<'k> Evaluator<'k> {
                 .iter()
                 .position(|p| p.q_limbs() == q_limbs && p.has_special() == special)
         {
-            return pool.swap_remove(i);
+            let mut poly = pool.swap_remove(i);
+            poly.set_representation(Representation::Evaluation);
+            return poly;
         }
         RnsPoly::zero(
             self.params.ring(),
@@ -440,20 +442,16 @@ impl<'k> Evaluator<'k> {
     pub fn relinearize(&self, t: TensorCiphertext) -> Result<Ciphertext, Error> {
         let key = self.keys.relin.as_ref().ok_or(Error::MissingRelinKey)?;
         let [mut c0, mut c1, c2] = t.c;
-        let (d0, d1) = self.key_switch(&c2, key);
+        let decomposed = self.decompose_poly(&c2);
+        self.give(c2);
+        let (mut d0, mut d1) = self.key_product(&decomposed, key);
+        self.recycle(decomposed);
         let ring = self.params.ring();
-        c0.add_assign(ring, &d0);
-        c1.add_assign(ring, &d1);
+        ring.mod_down_into(&mut d0, &mut c0, true);
+        ring.mod_down_into(&mut d1, &mut c1, true);
         self.give(d0);
         self.give(d1);
-        self.give(c2);
-        Ok(Ciphertext::from_parts(
-            c0,
-            c1,
-            t.scale,
-            t.slots,
-            t.params_hash,
-        ))
+        Ok(Ciphertext::from_parts(c0, c1, t.scale, t.slots, t.params_hash))
     }
 
     /// a * b, relinearized (not rescaled): scale a.scale * b.scale.
@@ -587,15 +585,39 @@ impl<'k> Evaluator<'k> {
         (d0, d1)
     }
 
-    /// Key switch of one polynomial: (d0, d1) over Q_l with d0 + d1 v ~ poly * u for a key u -> v.
-    pub(crate) fn key_switch(&self, poly: &RnsPoly, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
-        let decomposed = self.decompose_poly(poly);
-        let (mut d0, mut d1) = self.key_product(&decomposed, key);
-        self.recycle(decomposed);
+    /// The rotated ciphertext (pi(c0 + ModDown(e0)), pi(ModDown(e1))) from a key product
+    /// (e0, e1) over Q_l*P; the product's buffers go back to the pool.
+    fn finish_galois(
+        &self,
+        ct: &Ciphertext,
+        mut e0: RnsPoly,
+        mut e1: RnsPoly,
+        g: GaloisElement,
+    ) -> Ciphertext {
         let ring = self.params.ring();
-        ring.mod_down(&mut d0);
-        ring.mod_down(&mut d1);
-        (d0, d1)
+        let q_limbs = ct.level + 1;
+        let mut t0 = self.take(q_limbs, false);
+        t0.as_mut_slice().copy_from_slice(ct.c0.as_slice());
+        ring.mod_down_into(&mut e0, &mut t0, true);
+        let mut t1 = self.take(q_limbs, false);
+        ring.mod_down_into(&mut e1, &mut t1, false);
+        self.give(e0);
+        self.give(e1);
+        let mut c0 = self.take(q_limbs, false);
+        t0.automorphism_into(ring, g, &mut c0);
+        let mut c1 = self.take(q_limbs, false);
+        t1.automorphism_into(ring, g, &mut c1);
+        self.give(t0);
+        self.give(t1);
+        Ciphertext::from_parts(c0, c1, ct.scale, ct.slots, ct.params_hash)
+    }
+
+    /// The key switch of c1 with `key` then pi_g (a rotation or conjugation).
+    fn switch_and_permute(&self, ct: &Ciphertext, key: &SwitchingKey, g: GaloisElement) -> Ciphertext {
+        let decomposed = self.decompose_poly(&ct.c1);
+        let (e0, e1) = self.key_product(&decomposed, key);
+        self.recycle(decomposed);
+        self.finish_galois(ct, e0, e1, g)
     }
 
     fn galois_key(
@@ -636,25 +658,7 @@ impl<'k> Evaluator<'k> {
             return Ok(ct.clone());
         }
         let key = self.galois_key(g, || format!("Galois element {}", g.value()))?;
-        let (mut d0, d1) = self.key_switch(&ct.c1, key);
-        Ok(self.finish_galois(ct, &mut d0, d1, g))
-    }
-
-    fn finish_galois(
-        &self,
-        ct: &Ciphertext,
-        d0: &mut RnsPoly,
-        d1: RnsPoly,
-        g: GaloisElement,
-    ) -> Ciphertext {
-        let ring = self.params.ring();
-        d0.add_assign(ring, &ct.c0);
-        let mut c0 = self.take(ct.level + 1, false);
-        d0.automorphism_into(ring, g, &mut c0);
-        let mut c1 = self.take(ct.level + 1, false);
-        d1.automorphism_into(ring, g, &mut c1);
-        self.give(d1);
-        Ciphertext::from_parts(c0, c1, ct.scale, ct.slots, ct.params_hash)
+        Ok(self.switch_and_permute(ct, key, g))
     }
 
     /// Rotates the slots left by `steps` (new slot j = old slot j + steps).
@@ -665,10 +669,7 @@ impl<'k> Evaluator<'k> {
             return Ok(ct.clone());
         }
         let key = self.galois_key(g, || format!("rotation by {steps}"))?;
-        let (mut d0, d1) = self.key_switch(&ct.c1, key);
-        let out = self.finish_galois(ct, &mut d0, d1, g);
-        self.give(d0);
-        Ok(out)
+        Ok(self.switch_and_permute(ct, key, g))
     }
 
     /// Conjugates every slot.
@@ -676,10 +677,7 @@ impl<'k> Evaluator<'k> {
         self.check_ct(ct)?;
         let g = self.params.ring().conjugation();
         let key = self.galois_key(g, || "conjugation".into())?;
-        let (mut d0, d1) = self.key_switch(&ct.c1, key);
-        let out = self.finish_galois(ct, &mut d0, d1, g);
-        self.give(d0);
-        Ok(out)
+        Ok(self.switch_and_permute(ct, key, g))
     }
 
     /// Rotations of one ciphertext by each of `steps`, sharing one decomposition of c1.
@@ -690,7 +688,6 @@ impl<'k> Evaluator<'k> {
             .map(|&k| self.rotation_element(k, ct.slots))
             .collect::<Result<Vec<_>, _>>()?;
         let decomposed = self.decompose_poly(&ct.c1);
-        let ring = self.params.ring();
         let out = elements
             .iter()
             .zip(steps)
@@ -699,12 +696,8 @@ impl<'k> Evaluator<'k> {
                     return Ok(ct.clone());
                 }
                 let key = self.galois_key(g, || format!("rotation by {k}"))?;
-                let (mut d0, mut d1) = self.key_product(&decomposed, key);
-                ring.mod_down(&mut d0);
-                ring.mod_down(&mut d1);
-                let out = self.finish_galois(ct, &mut d0, d1, g);
-                self.give(d0);
-                Ok(out)
+                let (e0, e1) = self.key_product(&decomposed, key);
+                Ok(self.finish_galois(ct, e0, e1, g))
             })
             .collect();
         self.recycle(decomposed);
@@ -779,9 +772,14 @@ impl<'k> Evaluator<'k> {
             scale,
             slots,
         } = ext;
-        ring.mod_down(&mut c0);
-        ring.mod_down(&mut c1);
-        Ciphertext::from_parts(c0, c1, scale, slots, self.params.hash())
+        let q_limbs = c0.q_limbs();
+        let mut d0 = self.take(q_limbs, false);
+        ring.mod_down_into(&mut c0, &mut d0, false);
+        let mut d1 = self.take(q_limbs, false);
+        ring.mod_down_into(&mut c1, &mut d1, false);
+        self.give(c0);
+        self.give(c1);
+        Ciphertext::from_parts(d0, d1, scale, slots, self.params.hash())
     }
 
     /// A zero extended ciphertext at `level` (an accumulator).
