@@ -26,7 +26,7 @@ fn main() {
     put("ckks_evaluation_keys", "tiny", &evaluation_keys_to_bytes(&keys));
     let mut enc = Encryptor::with_secret_key(&params, keygen.secret_key()).expect("enc").with_seed([2; 32]);
     let ct = enc.encrypt_real_top(&[0.25; 8]).expect("encrypt");
-    put("ckks_ciphertext", "full", &ciphertext_to_bytes(&ct, false));
-    put("ckks_ciphertext", "seeded", &ciphertext_to_bytes(&ct, true));
+    put("ckks_ciphertext", "full", &ciphertext_to_bytes(&params, &ct, false));
+    put("ckks_ciphertext", "seeded", &ciphertext_to_bytes(&params, &ct, true));
     put("ckks_secret_key", "tiny", &secret_key_to_bytes(keygen.secret_key()));
 }

@@ -676,7 +676,9 @@ impl RingContext {
             let outputs = converted.chunks_mut(n).enumerate().collect();
             converter.convert(p_coeffs, scale, ConversionMode::Centered, outputs);
             let p_inv = self.p_inv_mod_q();
-            let jobs: Vec<((&mut [u64], &mut [u64]), &mut [u64])> = q_part
+            // (Q limb of src, its converted P part, the output limb).
+            type Job<'a> = ((&'a mut [u64], &'a mut [u64]), &'a mut [u64]);
+            let jobs: Vec<Job<'_>> = q_part
                 .chunks_mut(n)
                 .zip(converted.chunks_mut(n))
                 .zip(dst.as_mut_slice().chunks_mut(n))

@@ -3,8 +3,9 @@
 use num_complex::Complex64;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
+use zeroize::Zeroize;
 
-use crate::ckks::arith::sampling::{gaussian_coeffs, gaussian_poly, os_rng, ternary_poly};
+use crate::ckks::arith::sampling::{gaussian_coeffs, os_rng, ternary_coeffs};
 use crate::ckks::arith::{Representation, RnsPoly};
 
 use super::Error;
@@ -113,8 +114,8 @@ impl<'k> Encryptor<'k> {
             ));
         }
         let ring = self.params.ring();
-        let mut e = gaussian_poly(ring, &mut self.rng, plaintext.level + 1, false);
-        e.ntt(ring);
+        let error = gaussian_coeffs(&mut self.rng, self.params.n());
+        let mut e = small_poly_ntt(&self.params, &error, plaintext.level + 1);
         e.add_assign(ring, &plaintext.poly);
         Ok(self.finish(e, plaintext.scale, plaintext.slots))
     }
@@ -152,19 +153,42 @@ impl<'k> Encryptor<'k> {
                 ct
             }
             Key::Public(pk) => {
-                let mut v = ternary_poly(&ring, &mut self.rng, q_limbs, false);
-                v.ntt(&ring);
-                let mut e1 = gaussian_poly(&ring, &mut self.rng, q_limbs, false);
-                e1.ntt(&ring);
+                let mut v = small_poly_ntt(
+                    &self.params,
+                    &ternary_coeffs(&mut self.rng, ring.n()),
+                    q_limbs,
+                );
+                let mut e1 = small_poly_ntt(
+                    &self.params,
+                    &gaussian_coeffs(&mut self.rng, ring.n()),
+                    q_limbs,
+                );
                 let (mut b, mut a) = (pk.b.clone(), pk.a.clone());
                 b.truncate_q_limbs(q_limbs);
                 a.truncate_q_limbs(q_limbs);
                 m_plus_e.mul_acc(&ring, &v, &b);
                 e1.mul_acc(&ring, &v, &a);
+                v.zeroize();
                 Ciphertext::from_parts(m_plus_e, e1, scale, slots, self.params.hash())
             }
         }
     }
+}
+
+/// The polynomial of small signed coefficients (|c| < every prime), over the first
+/// `q_limbs` Q limbs, in the NTT domain. The residue of c is c or q + c: a branch-free loop
+/// the compiler vectorizes, instead of a Barrett reduction per coefficient and limb.
+fn small_poly_ntt(params: &Params, coeffs: &[i64], q_limbs: usize) -> RnsPoly {
+    let ring = params.ring();
+    let mut poly = RnsPoly::zero(ring, q_limbs, false, Representation::Coefficient);
+    for (i, m) in ring.q()[..q_limbs].iter().enumerate() {
+        let q = m.value() as i64;
+        for (o, &c) in poly.limb_mut(i).iter_mut().zip(coeffs) {
+            *o = (c + (q & (c >> 63))) as u64;
+        }
+    }
+    poly.ntt(ring);
+    poly
 }
 
 /// Decrypts with the secret key.

@@ -451,7 +451,13 @@ impl<'k> Evaluator<'k> {
         ring.mod_down_into(&mut d1, &mut c1, true);
         self.give(d0);
         self.give(d1);
-        Ok(Ciphertext::from_parts(c0, c1, t.scale, t.slots, t.params_hash))
+        Ok(Ciphertext::from_parts(
+            c0,
+            c1,
+            t.scale,
+            t.slots,
+            t.params_hash,
+        ))
     }
 
     /// a * b, relinearized (not rescaled): scale a.scale * b.scale.
@@ -613,7 +619,12 @@ impl<'k> Evaluator<'k> {
     }
 
     /// The key switch of c1 with `key` then pi_g (a rotation or conjugation).
-    fn switch_and_permute(&self, ct: &Ciphertext, key: &SwitchingKey, g: GaloisElement) -> Ciphertext {
+    fn switch_and_permute(
+        &self,
+        ct: &Ciphertext,
+        key: &SwitchingKey,
+        g: GaloisElement,
+    ) -> Ciphertext {
         let decomposed = self.decompose_poly(&ct.c1);
         let (e0, e1) = self.key_product(&decomposed, key);
         self.recycle(decomposed);

@@ -526,8 +526,10 @@ pub fn evaluation_keys_from_bytes(
 
 /// A ciphertext as a file: c0 and c1, or c0 and the seed of c1 when `compress_seeded`
 /// and the ciphertext is a fresh symmetric encryption (half the size).
-pub fn ciphertext_to_bytes(ct: &Ciphertext, compress_seeded: bool) -> Vec<u8> {
+pub fn ciphertext_to_bytes(params: &Params, ct: &Ciphertext, compress_seeded: bool) -> Vec<u8> {
     let mut w = Writer(Vec::new());
+    // The marker travels with the file (the hash already ties it to the parameters).
+    w.security(params.security());
     w.u32(ct.level as u32);
     w.u64(ct.scale.to_bits());
     w.u64(ct.slots as u64);
@@ -553,6 +555,14 @@ pub fn ciphertext_from_bytes(params: &Params, bytes: &[u8]) -> Result<Ciphertext
         bytes: body,
         what: "ciphertext",
     };
+    let security = r.security()?;
+    if security != params.security() {
+        return Err(r.malformed(format!(
+            "security marker {:?} differs from the parameters' {:?}",
+            security,
+            params.security()
+        )));
+    }
     let level = r.u32()? as usize;
     if level > params.max_level() {
         return Err(r.malformed(format!(
@@ -733,8 +743,8 @@ mod tests {
         let ct = enc
             .encrypt_real_top(&[0.5; 16])
             .unwrap_or_else(|e| panic!("{e}"));
-        let full = ciphertext_to_bytes(&ct, false);
-        let seeded = ciphertext_to_bytes(&ct, true);
+        let full = ciphertext_to_bytes(&params, &ct, false);
+        let seeded = ciphertext_to_bytes(&params, &ct, true);
         assert!(seeded.len() < full.len() / 2 + 100);
         assert_eq!(
             ciphertext_from_bytes(&params, &full),
