@@ -184,6 +184,8 @@ fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
 
 /// Wall time by default; `ENSI_BENCH_CLOCK=cpu` measures process CPU time instead.
 fn main() {
+    // The allocator policy the runtime's binaries use (see `retain_freed_memory`).
+    ensi_runtime::ckks::scheme::bench::retain_freed_memory();
     if std::env::var("ENSI_BENCH_CLOCK").as_deref() == Ok("cpu") {
         let mut c = configure(Criterion::default().with_measurement(clock::CpuTime));
         scheme_ops(&mut c);

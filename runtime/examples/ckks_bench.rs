@@ -8,9 +8,8 @@ use ensi_runtime::ckks::scheme::bench::{BenchConfig, peer_ratios, run_bench, tex
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--keep-heap") {
-        ensi_runtime::ckks::scheme::bench::retain_freed_memory();
-    }
+    // Before any thread exists, so every thread shares the one arena.
+    ensi_runtime::ckks::scheme::bench::retain_freed_memory();
     let set_name = args.first().map_or("N14_QP401_PEERS", String::as_str);
     let threads: Vec<usize> = args
         .get(1)
