@@ -26,6 +26,7 @@
 
 pub mod approx;
 pub mod calibrate;
+pub mod cost;
 pub mod emit;
 pub mod estimate;
 pub mod forward;
@@ -34,6 +35,7 @@ pub mod ir;
 pub mod keys;
 pub mod lower;
 pub mod params;
+pub mod place;
 pub mod report;
 pub mod rewrite;
 

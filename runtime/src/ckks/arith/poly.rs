@@ -366,8 +366,13 @@ impl RnsPoly {
     /// reads each `lhs[j]` once: the two halves of a key switch's inner product with the
     /// key (b_j, a_j), where the ModUp digits are `lhs`.
     ///
+    /// `rhs0`/`rhs1` may carry more Q limbs than the outputs (a key stored over all of Q*P
+    /// and used at a lower level): only their limbs of the outputs' primes are read (the
+    /// first Q limbs and the P limbs), so a key is never copied down to a level.
+    ///
     /// # Panics
-    /// If the lists differ in length or any shape differs from `out0`'s.
+    /// If the lists differ in length, `lhs` or `out1` differ in shape from `out0`, or a
+    /// right-hand polynomial lacks one of `out0`'s limbs.
     pub fn inner_product_pair(
         ring: &RingContext,
         out0: &mut Self,
@@ -380,11 +385,30 @@ impl RnsPoly {
             lhs.len() == rhs0.len() && lhs.len() == rhs1.len(),
             "inner product of lists of different lengths"
         );
-        for p in lhs.iter().chain(rhs0).chain(rhs1).copied().chain([&*out1]) {
+        for p in lhs.iter().copied().chain([&*out1]) {
             out0.assert_same_shape(p);
+        }
+        for p in rhs0.iter().chain(rhs1) {
+            assert!(
+                p.n == out0.n
+                    && p.q_limbs >= out0.q_limbs
+                    && p.special_limbs == out0.special_limbs
+                    && p.representation == out0.representation,
+                "shape mismatch: {p:?} cannot serve {out0:?}"
+            );
         }
         out0.assert_ring(ring);
         let (n, q_limbs) = (out0.n, out0.q_limbs);
+        // Limb i of the outputs is limb `i` of a right-hand polynomial with `rq` Q limbs
+        // when i is a Q limb, limb `rq + (i - q_limbs)` when it is a P limb.
+        let rhs_range = move |p: &Self, i: usize| {
+            let j = if i < q_limbs {
+                i
+            } else {
+                p.q_limbs + i - q_limbs
+            };
+            j * n..(j + 1) * n
+        };
         let jobs: Vec<(&mut [u64], &mut [u64])> = out0
             .data
             .chunks_mut(n)
@@ -400,8 +424,8 @@ impl RnsPoly {
                 .map(|((a, b0), b1)| {
                     (
                         &a.data[range.clone()],
-                        &b0.data[range.clone()],
-                        &b1.data[range.clone()],
+                        &b0.data[rhs_range(b0, i)],
+                        &b1.data[rhs_range(b1, i)],
                     )
                 })
                 .collect();
@@ -724,6 +748,36 @@ mod tests {
             RnsPoly::inner_product_pair(&ring, &mut got0, &mut got1, &lhs, &rhs0, &rhs1);
             assert_eq!((got0, got1), (want0, want1));
         }
+    }
+
+    /// A key stored over all of Q*P serves an inner product at a lower level.
+    #[test]
+    fn inner_product_pair_reads_a_longer_key_at_its_limbs() {
+        let ring = test_ring(6, 4, 2, 2, NttBackend::Fast);
+        let digits: Vec<RnsPoly> = (0..2)
+            .map(|k| random_poly(&ring, 120 + k, 2, true, Representation::Evaluation))
+            .collect();
+        let keys: Vec<RnsPoly> = (0..4)
+            .map(|k| random_poly(&ring, 130 + k, 4, true, Representation::Evaluation))
+            .collect();
+        let short: Vec<RnsPoly> = keys
+            .iter()
+            .map(|k| {
+                let mut s = k.clone();
+                s.truncate_q_limbs(2);
+                s
+            })
+            .collect();
+        let lhs: Vec<&RnsPoly> = digits.iter().collect();
+        let run = |rhs: &[RnsPoly]| {
+            let mut out0 = RnsPoly::zero(&ring, 2, true, Representation::Evaluation);
+            let mut out1 = out0.clone();
+            let r0: Vec<&RnsPoly> = rhs[..2].iter().collect();
+            let r1: Vec<&RnsPoly> = rhs[2..].iter().collect();
+            RnsPoly::inner_product_pair(&ring, &mut out0, &mut out1, &lhs, &r0, &r1);
+            (out0, out1)
+        };
+        assert_eq!(run(&keys), run(&short));
     }
 
     #[test]
