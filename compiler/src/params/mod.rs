@@ -230,6 +230,7 @@ pub fn params_hash(literal: &ParamsLiteral, q: &[u64], p: &[u64], security: Secu
     match security {
         Security::Bits128 => h.update(&[0, 0, 0, 0, 0]),
         Security::InsecureForTesting => h.update(&[1, 0, 0, 0, 0]),
+        Security::StatedEstimate { bits } => h.update(&[2]).update(&bits.to_le_bytes()),
     };
     *h.finalize().as_bytes()
 }
