@@ -7,7 +7,9 @@
 
 use ensi_runtime::ckks::arith::primes::{is_prime, primes_below};
 use ensi_runtime::ckks::scheme::params::max_log_qp_128;
-use ensi_runtime::ckks::scheme::{ParamsLiteral, SecretDistribution, Security};
+use ensi_runtime::ckks::scheme::{Params, ParamsLiteral, SecretDistribution};
+#[cfg(test)]
+use ensi_runtime::ckks::scheme::Security;
 use ensi_runtime::plan::PlanParams;
 use serde::Serialize;
 
@@ -206,35 +208,6 @@ fn nearest_ntt_prime(log_n: u32, x: f64, bits: u32, taken: &[u64], more: &[u64])
     })
 }
 
-/// The hash keys and ciphertexts carry: BLAKE3 over N, the primes, alpha, the secret
-/// distribution, the scale and the security marker (the encoding of the runtime's `Params`).
-pub fn params_hash(literal: &ParamsLiteral, q: &[u64], p: &[u64], security: Security) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(b"ensi-ckks-params-v1");
-    h.update(&literal.log_n.to_le_bytes());
-    for chain in [q, p] {
-        h.update(&(chain.len() as u64).to_le_bytes());
-        for m in chain {
-            h.update(&m.to_le_bytes());
-        }
-    }
-    h.update(&u64::from(literal.digit_primes).to_le_bytes());
-    match literal.secret {
-        SecretDistribution::UniformTernary => h.update(&[0, 0, 0, 0, 0]),
-        SecretDistribution::FixedHammingWeight { h: weight } => {
-            h.update(&[1]).update(&weight.to_le_bytes())
-        }
-        _ => h.update(&[0xff]),
-    };
-    h.update(&literal.log_scale.to_le_bytes());
-    match security {
-        Security::Bits128 => h.update(&[0, 0, 0, 0, 0]),
-        Security::InsecureForTesting => h.update(&[1, 0, 0, 0, 0]),
-        Security::StatedEstimate { bits } => h.update(&[2]).update(&bits.to_le_bytes()),
-    };
-    *h.finalize().as_bytes()
-}
-
 /// The parameters of a plan whose values use levels `0..=user_top`, with the bootstrapping
 /// levels on top when `bootstraps`; checked against the 128-bit bound unless `insecure`.
 pub fn choose(
@@ -280,19 +253,23 @@ pub fn choose(
             message: format!("the actual primes give log2(QP) = {log_qp:.2} above the bound {b}"),
         });
     }
-    let security = if insecure {
-        Security::InsecureForTesting
+    // The runtime's checked constructor on these primes: one definition of validity and of
+    // the hash that keys, ciphertexts and plans carry.
+    let checked = if insecure {
+        Params::insecure_with_primes(&literal, &q, &p)
     } else {
-        Security::Bits128
-    };
-    let hash = params_hash(&literal, &q, &p, security);
+        Params::with_primes(&literal, &q, &p)
+    }
+    .map_err(|e| ParamsError::Primes {
+        message: e.to_string(),
+    })?;
     Ok(Chosen {
         params: PlanParams {
             literal,
             q,
             p,
-            hash,
-            security,
+            hash: checked.hash(),
+            security: checked.security(),
         },
         user_top: levels - bootstrap_levels,
         bootstrap_levels,
@@ -337,6 +314,22 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_hash_is_the_runtime_params_hash() {
+        for insecure in [false, true] {
+            let chosen = choose(16, 10, true, insecure, BootstrapLevels::LATTIGO_DEFAULT).unwrap();
+            let PlanParams { literal, q, p, hash, security } = &chosen.params;
+            let rebuilt = if insecure {
+                Params::insecure_with_primes(literal, q, p)
+            } else {
+                Params::with_primes(literal, q, p)
+            }
+            .unwrap();
+            assert_eq!(rebuilt.hash(), *hash);
+            assert_eq!(rebuilt.security(), *security);
+        }
+    }
+
+    #[test]
     fn primes_follow_the_literal_deterministically() {
         let literal = literal(12, 5);
         let (q, p) = derive_primes(&literal).unwrap();
@@ -348,9 +341,12 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), q.len() + p.len(), "primes are distinct");
+        let secure = self::literal(16, 5);
+        let (q, p) = derive_primes(&secure).unwrap();
         assert_ne!(
-            params_hash(&literal, &q, &p, Security::Bits128),
-            params_hash(&literal, &q, &p, Security::InsecureForTesting)
+            Params::with_primes(&secure, &q, &p).unwrap().hash(),
+            Params::insecure_with_primes(&secure, &q, &p).unwrap().hash(),
+            "the security marker is part of the hash"
         );
     }
 

@@ -159,6 +159,12 @@ pub enum ParamsError {
         /// The Hamming weight.
         h: u32,
     },
+    /// Explicit primes that do not match their literal (count, size, uniqueness).
+    #[error("the explicit primes do not match the literal: {reason}")]
+    PrimesDoNotMatchLiteral {
+        /// What differs.
+        reason: String,
+    },
     /// A sparse estimate given for a uniform secret, or one whose bound the chain exceeds.
     #[error("the sparse-secret estimate does not cover this set: {reason}")]
     EstimateDoesNotApply {
@@ -262,6 +268,37 @@ impl Params {
     /// on the parameters and everything made with them.
     pub fn insecure_for_testing(literal: &ParamsLiteral) -> Result<Self, ParamsError> {
         let (ring, log_qp) = build_ring(literal)?;
+        Self::finish(literal, ring, log_qp, Security::InsecureForTesting)
+    }
+
+    /// A 128-bit set on explicit primes (a compiler that chose them itself, e.g. for
+    /// scale-stable chains, and the plans that carry them): the same checks as
+    /// [`Params::new`] plus [`check_explicit_primes`].
+    pub fn with_primes(literal: &ParamsLiteral, q: &[u64], p: &[u64]) -> Result<Self, ParamsError> {
+        if let SecretDistribution::FixedHammingWeight { h } = literal.secret {
+            return Err(ParamsError::SparseSecretNeedsEstimate { h });
+        }
+        let (ring, log_qp) = build_ring_on(literal, q, p)?;
+        let max = max_log_qp_128(literal.log_n).ok_or(ParamsError::NoSecurityTable {
+            log_n: literal.log_n,
+        })?;
+        if log_qp > f64::from(max) {
+            return Err(ParamsError::ExceedsSecurityBound {
+                log_n: literal.log_n,
+                log_qp,
+                max,
+            });
+        }
+        Self::finish(literal, ring, log_qp, Security::Bits128)
+    }
+
+    /// [`Params::with_primes`] without the security bound, marked insecure.
+    pub fn insecure_with_primes(
+        literal: &ParamsLiteral,
+        q: &[u64],
+        p: &[u64],
+    ) -> Result<Self, ParamsError> {
+        let (ring, log_qp) = build_ring_on(literal, q, p)?;
         Self::finish(literal, ring, log_qp, Security::InsecureForTesting)
     }
 
@@ -428,29 +465,7 @@ pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
 /// Generates the primes of a literal (deterministically) and builds the ring; returns it
 /// with log2(QP) of the actual primes.
 fn build_ring(literal: &ParamsLiteral) -> Result<(Arc<RingContext>, f64), ParamsError> {
-    if literal.log_q.is_empty() {
-        return Err(arith::Error::EmptyQChain.into());
-    }
-    if literal.log_p.is_empty() {
-        return Err(ParamsError::NoSpecialPrimes);
-    }
-    if literal.digit_primes == 0 {
-        return Err(arith::Error::ZeroDigitSize.into());
-    }
-    let min_scaling = literal.log_q[1..]
-        .iter()
-        .copied()
-        .min()
-        .unwrap_or(literal.log_q[0]);
-    // Scaling primes sit around 2^bits, so the scale may equal their size; q_0 must exceed
-    // the scale to hold a level-0 message.
-    let max_scale = min_scaling.min(literal.log_q[0].saturating_sub(1));
-    if literal.log_scale == 0 || literal.log_scale > max_scale.max(1) {
-        return Err(ParamsError::ScaleOutOfRange {
-            log_scale: literal.log_scale,
-            max: max_scale,
-        });
-    }
+    check_literal_shape(literal)?;
     let log_n = literal.log_n;
     let mut q = primes_below(log_n, literal.log_q[0], 1, &[])?;
     // Runs of equal bit sizes share one alternating sequence around 2^bits.
@@ -477,8 +492,86 @@ fn build_ring(literal: &ParamsLiteral) -> Result<(Arc<RingContext>, f64), Params
         p.extend(primes_below(log_n, bits, run, &exclude)?);
         i += run;
     }
-    let ring = RingContext::new(log_n, &q, &p, literal.digit_primes as usize)?;
-    let log_qp = q.iter().chain(&p).map(|&v| (v as f64).log2()).sum();
+    ring_of(literal, &q, &p)
+}
+
+/// The literal's own checks: non-empty chains, digits, a scale below the primes.
+fn check_literal_shape(literal: &ParamsLiteral) -> Result<(), ParamsError> {
+    if literal.log_q.is_empty() {
+        return Err(arith::Error::EmptyQChain.into());
+    }
+    if literal.log_p.is_empty() {
+        return Err(ParamsError::NoSpecialPrimes);
+    }
+    if literal.digit_primes == 0 {
+        return Err(arith::Error::ZeroDigitSize.into());
+    }
+    let min_scaling = literal.log_q[1..]
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(literal.log_q[0]);
+    // Scaling primes sit around 2^bits, so the scale may equal their size; q_0 must exceed
+    // the scale to hold a level-0 message.
+    let max_scale = min_scaling.min(literal.log_q[0].saturating_sub(1));
+    if literal.log_scale == 0 || literal.log_scale > max_scale.max(1) {
+        return Err(ParamsError::ScaleOutOfRange {
+            log_scale: literal.log_scale,
+            max: max_scale,
+        });
+    }
+    Ok(())
+}
+
+/// Explicit primes must match their literal: as many as it lists, each within one bit of
+/// its stated size (`2^(bits−1) < prime < 2^(bits+1)`), all distinct. Primality and
+/// `p ≡ 1 mod 2N` are checked by the ring.
+pub fn check_explicit_primes(
+    literal: &ParamsLiteral,
+    q: &[u64],
+    p: &[u64],
+) -> Result<(), ParamsError> {
+    let mismatch = |reason: String| Err(ParamsError::PrimesDoNotMatchLiteral { reason });
+    for (name, primes, sizes) in [("q", q, &literal.log_q), ("p", p, &literal.log_p)] {
+        if primes.len() != sizes.len() {
+            return mismatch(format!(
+                "{} {name} primes for {} sizes",
+                primes.len(),
+                sizes.len()
+            ));
+        }
+        for (i, (&prime, &bits)) in primes.iter().zip(sizes.iter()).enumerate() {
+            let size = (prime as f64).log2();
+            if bits == 0 || bits >= 63 || size <= f64::from(bits - 1) || size >= f64::from(bits + 1) {
+                return mismatch(format!("{name}_{i} = {prime} is not a {bits}-bit prime"));
+            }
+        }
+    }
+    let mut all: Vec<u64> = q.iter().chain(p).copied().collect();
+    all.sort_unstable();
+    if let Some(w) = all.windows(2).find(|w| w[0] == w[1]) {
+        return mismatch(format!("{} appears twice", w[0]));
+    }
+    Ok(())
+}
+
+fn build_ring_on(
+    literal: &ParamsLiteral,
+    q: &[u64],
+    p: &[u64],
+) -> Result<(Arc<RingContext>, f64), ParamsError> {
+    check_literal_shape(literal)?;
+    check_explicit_primes(literal, q, p)?;
+    ring_of(literal, q, p)
+}
+
+fn ring_of(
+    literal: &ParamsLiteral,
+    q: &[u64],
+    p: &[u64],
+) -> Result<(Arc<RingContext>, f64), ParamsError> {
+    let ring = RingContext::new(literal.log_n, q, p, literal.digit_primes as usize)?;
+    let log_qp = q.iter().chain(p).map(|&v| (v as f64).log2()).sum();
     Ok((ring, log_qp))
 }
 
@@ -638,6 +731,35 @@ impl NamedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explicit_primes_give_the_same_set_and_are_checked() {
+        let literal = NamedSet::by_name("N12_TEST").map_or_else(
+            || ParamsLiteral {
+                log_n: 12,
+                log_q: vec![50, 40, 40],
+                log_p: vec![51],
+                log_scale: 40,
+                digit_primes: 3,
+                secret: SecretDistribution::UniformTernary,
+            },
+            |set| set.literal(),
+        );
+        let derived = Params::insecure_for_testing(&literal).unwrap();
+        let again = Params::insecure_with_primes(&literal, &derived.q(), &derived.p()).unwrap();
+        assert_eq!(again.hash(), derived.hash());
+        let mut q = derived.q();
+        q.swap(0, 1);
+        let err = Params::insecure_with_primes(&literal, &q, &derived.p()).unwrap_err();
+        assert!(matches!(err, ParamsError::PrimesDoNotMatchLiteral { .. }), "{err}");
+        let err = Params::insecure_with_primes(&literal, &derived.q()[1..], &derived.p()).unwrap_err();
+        assert!(err.to_string().contains("primes for"), "{err}");
+        let mut q = derived.q();
+        q[1] += 2; // same size, no longer ≡ 1 mod 2N
+        assert!(Params::insecure_with_primes(&literal, &q, &derived.p()).is_err());
+        let p = vec![derived.q()[1]];
+        assert!(Params::insecure_with_primes(&literal, &derived.q(), &p).is_err());
+    }
 
     #[test]
     fn peers_chain_is_within_the_bound() {
