@@ -23,9 +23,6 @@ pub enum Representation {
     Evaluation,
 }
 
-/// An entry-wise limb kernel `out = f(a, b) mod q` writing every entry of `out`.
-type IntoKernel = fn(&mut [MaybeUninit<u64>], &[u64], &[u64], u64);
-
 /// One polynomial in RNS form: `limbs x N` residues in one `Vec<u64>`, limb i reduced mod
 /// its prime (q_0..q_{q_limbs-1}, then p_0..p_{k-1} when `has_special`).
 #[derive(Clone, PartialEq, Eq)]
@@ -300,7 +297,7 @@ impl RnsPoly {
         &self,
         ring: &RingContext,
         other: &Self,
-        kernel: IntoKernel,
+        kernel: fn(&mut [MaybeUninit<u64>], &[u64], &[u64], u64),
     ) -> Self {
         self.assert_same_shape(other);
         self.assert_ring(ring);
