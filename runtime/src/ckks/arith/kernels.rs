@@ -7,8 +7,6 @@
 //! hand-written AVX-512 / IFMA kernels of `simd` first. Inputs are in `[0, q)` and so are
 //! outputs.
 
-use std::mem::MaybeUninit;
-
 use super::modulus::{Modulus, ShoupConstant};
 use super::simd;
 
@@ -54,22 +52,6 @@ fn add_body(out: &mut [u64], other: &[u64], q: u64) {
     for (o, &b) in out.iter_mut().zip(other) {
         let s = *o + b;
         *o = s.min(s.wrapping_sub(q));
-    }
-}
-
-#[inline(always)]
-fn add_to_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        let s = x + y;
-        o.write(s.min(s.wrapping_sub(q)));
-    }
-}
-
-#[inline(always)]
-fn sub_to_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        let s = x + q - y;
-        o.write(s.min(s.wrapping_sub(q)));
     }
 }
 
@@ -149,14 +131,6 @@ fn gather_body(out: &mut [u64], input: &[u64], permutation: &[u32]) {
 dispatched!(
     /// `out = out + other mod q`.
     add => add_body(out: &mut [u64], other: &[u64], q: u64)
-);
-dispatched!(
-    /// `out = a + b mod q`, writing every entry of `out` (which may be uninitialized).
-    add_to => add_to_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64)
-);
-dispatched!(
-    /// `out = a - b mod q`, writing every entry of `out` (which may be uninitialized).
-    sub_to => sub_to_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64)
 );
 dispatched!(
     /// `out = out - other mod q`.

@@ -3,8 +3,6 @@
 //! Only rayon's work-stealing `for_each` is used (no locks, no blocking), so every caller
 //! also runs inside a one-thread pool, e.g. `ThreadPoolBuilder::new().num_threads(1)`.
 
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
 
 /// How much work one element costs; decides the parallel threshold.
@@ -61,26 +59,6 @@ where
             .zip(other.chunks(n))
             .enumerate()
             .for_each(|(i, (limb, o))| f(i, limb, o));
-    }
-}
-
-/// Calls `f(limb_index, out_limb, a_limb, b_limb)` for matching limbs of `out` (possibly
-/// uninitialized: `f` must write every entry of its limb), `a` and `b`.
-pub(crate) fn for_each_limb_into<F>(work: Work, out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], n: usize, f: F)
-where
-    F: Fn(usize, &mut [MaybeUninit<u64>], &[u64], &[u64]) + Send + Sync,
-{
-    debug_assert!(a.len() >= out.len() && b.len() >= out.len());
-    if parallel(work, out.len(), n) {
-        out.par_chunks_mut(n)
-            .zip(a.par_chunks(n).zip(b.par_chunks(n)))
-            .enumerate()
-            .for_each(|(i, (limb, (x, y)))| f(i, limb, x, y));
-    } else {
-        out.chunks_mut(n)
-            .zip(a.chunks(n).zip(b.chunks(n)))
-            .enumerate()
-            .for_each(|(i, (limb, (x, y)))| f(i, limb, x, y));
     }
 }
 

@@ -4,14 +4,12 @@
 //! mismatches (different N, limb counts or representations): those are programming errors
 //! that the scheme layer rules out with its own level and scale checks.
 
-use std::mem::MaybeUninit;
-
 use zeroize::Zeroize;
 
 use super::Error;
 use super::crt::centered_f64_range;
 use super::kernels;
-use super::parallel::{Work, for_each_job, for_each_limb, for_each_limb_into, for_each_limb_with};
+use super::parallel::{Work, for_each_job, for_each_limb, for_each_limb_with};
 use super::ring::{GaloisElement, RingContext};
 
 /// Whether limbs hold coefficients or NTT-domain evaluations.
@@ -280,47 +278,18 @@ impl RnsPoly {
         });
     }
 
-    /// `self + other`, in one pass over the inputs (no copy of `self` first).
+    /// `self + other`.
     pub fn add(&self, ring: &RingContext, other: &Self) -> Self {
-        self.zip_into_new(ring, other, kernels::add_to)
+        let mut out = self.clone();
+        out.add_assign(ring, other);
+        out
     }
 
-    /// `self - other`, in one pass over the inputs.
+    /// `self - other`.
     pub fn sub(&self, ring: &RingContext, other: &Self) -> Self {
-        self.zip_into_new(ring, other, kernels::sub_to)
-    }
-
-    /// A new polynomial of `self`'s shape whose limb `i` is `kernel(out, self_i, other_i, q_i)`;
-    /// `kernel` writes every entry of `out`. Saves the copy and the second read that
-    /// `clone` + an in-place op cost (memory-bound ops: ~40% less traffic).
-    fn zip_into_new(
-        &self,
-        ring: &RingContext,
-        other: &Self,
-        kernel: fn(&mut [MaybeUninit<u64>], &[u64], &[u64], u64),
-    ) -> Self {
-        self.assert_same_shape(other);
-        self.assert_ring(ring);
-        let (len, q_limbs) = (self.data.len(), self.q_limbs);
-        let mut data: Vec<u64> = Vec::with_capacity(len);
-        for_each_limb_into(
-            Work::Light,
-            &mut data.spare_capacity_mut()[..len],
-            &self.data,
-            &other.data,
-            self.n,
-            |i, out, a, b| kernel(out, a, b, ring.limb_modulus(q_limbs, i).value()),
-        );
-        // SAFETY: the limbs of length n cover all `len` entries (len is a multiple of n,
-        // the inputs have the same shape), and `kernel` writes every entry of its limb.
-        unsafe { data.set_len(len) };
-        Self {
-            data,
-            n: self.n,
-            q_limbs,
-            special_limbs: self.special_limbs,
-            representation: self.representation,
-        }
+        let mut out = self.clone();
+        out.sub_assign(ring, other);
+        out
     }
 
     /// `-self`.
@@ -694,32 +663,6 @@ mod tests {
     use crate::ckks::arith::test_util::{
         centered_bigints, random_poly, residue, schoolbook, test_ring, test_ring_62,
     };
-
-    /// The one-pass `add`/`sub` (written into fresh memory) equal the in-place ops, also
-    /// on the parallel path (a two-thread pool, above the light-work threshold).
-    #[test]
-    fn one_pass_add_sub_equal_the_in_place_ops() {
-        let ring = test_ring(15, 3, 2, 2, NttBackend::Fast);
-        let a = random_poly(&ring, 4, 3, true, Representation::Evaluation);
-        let b = random_poly(&ring, 5, 3, true, Representation::Evaluation);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("pool");
-        for parallel in [false, true] {
-            let (sum, difference) = if parallel {
-                pool.install(|| (a.add(&ring, &b), a.sub(&ring, &b)))
-            } else {
-                (a.add(&ring, &b), a.sub(&ring, &b))
-            };
-            let mut want = a.clone();
-            want.add_assign(&ring, &b);
-            assert!(sum == want, "add, parallel {parallel}");
-            let mut want = a.clone();
-            want.sub_assign(&ring, &b);
-            assert!(difference == want, "sub, parallel {parallel}");
-        }
-    }
 
     #[test]
     fn entrywise_ops_match_per_element_arithmetic() {
