@@ -26,6 +26,8 @@ enum Command {
     Compile(commands::compile::Args),
     /// Describe a plan: levels, rescales, bootstraps, rotations, keys, estimated cost.
     Report(commands::report::Args),
+    /// Benchmark a component of the runtime (`ensi bench ckks`).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => commands::forward::run(args),
         Command::Compile(args) => commands::compile::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
