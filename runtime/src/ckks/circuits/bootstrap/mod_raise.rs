@@ -1,0 +1,129 @@
+//! The start of bootstrapping: ScaleDown to level 0 at scale q0 / 2^ratio, the dense-to-sparse key switch, ModRaise (centered lift of level 0 to a high level), the switch back, and the trace onto the subring of sparse slots.
+
+use crate::ckks::arith::RnsPoly;
+use crate::ckks::scheme::{Ciphertext, Error, Evaluator, SwitchingKey};
+
+use super::BootstrapError;
+
+/// Brings `ct` to level 0 with scale close to `delta0` (q0 / 2^ratio): at level >= 1 one
+/// constant product at level 1 and a rescale; at level 0 an integer product when the
+/// scale is at least two times too small. Returns the ciphertext and its exact scale.
+pub(crate) fn scale_down(
+    eval: &Evaluator<'_>,
+    ct: &Ciphertext,
+    delta0: f64,
+) -> Result<Ciphertext, BootstrapError> {
+    if ct.level() == 0 {
+        if ct.scale() > delta0 * (1.0 + 1e-9) {
+            return Err(BootstrapError::InputScaleTooLarge {
+                log2_scale: ct.scale().log2(),
+                log2_max: delta0.log2(),
+            });
+        }
+        let factor = (delta0 / ct.scale()).floor();
+        if factor >= 2.0 {
+            let mut out = eval.mul_int(ct, factor as i64)?;
+            out.set_scale(ct.scale() * factor);
+            return Ok(out);
+        }
+        return Ok(ct.clone());
+    }
+    let mut out = eval.drop_to_level(ct, 1)?;
+    let q1 = eval.params().q()[1] as f64;
+    let const_scale = (delta0 * q1 / ct.scale()).round();
+    if const_scale < 1.0 {
+        return Err(BootstrapError::InputScaleTooLarge {
+            log2_scale: ct.scale().log2(),
+            log2_max: (delta0 * q1).log2(),
+        });
+    }
+    eval.mul_const_assign(&mut out, 1.0, const_scale)?;
+    eval.rescale_assign(&mut out)?;
+    Ok(out)
+}
+
+/// The key switch of the encapsulation (either direction).
+pub(crate) fn switch(
+    eval: &Evaluator<'_>,
+    ct: &Ciphertext,
+    key: &SwitchingKey,
+) -> Result<Ciphertext, Error> {
+    eval.switch_key(ct, key)
+}
+
+/// ModRaise: the level-0 ciphertext's parts, lifted to [-q0/2, q0/2) and reduced modulo
+/// q_0..q_level. The plaintext becomes `Delta0 m + e + q0 I` with `|I| <= (h + 1) / 2`
+/// under a secret of Hamming weight h. The result is labelled with scale q0 (so that its
+/// coefficients read as `I + Delta0 m / q0`).
+pub(crate) fn mod_raise(
+    eval: &Evaluator<'_>,
+    ct: &Ciphertext,
+    level: usize,
+) -> Result<Ciphertext, BootstrapError> {
+    if ct.level() != 0 {
+        return Err(BootstrapError::Scheme(Error::LevelMismatch {
+            op: "ModRaise",
+            left: ct.level(),
+            right: 0,
+        }));
+    }
+    let ring = eval.params().ring();
+    let q0 = ring.q()[0].value();
+    let lift = |poly: &RnsPoly| -> Result<RnsPoly, Error> {
+        let mut p = poly.clone();
+        p.intt(ring);
+        let coeffs: Vec<i64> = p
+            .limb(0)
+            .iter()
+            .map(|&v| {
+                if v >= q0.div_ceil(2) {
+                    v as i64 - q0 as i64
+                } else {
+                    v as i64
+                }
+            })
+            .collect();
+        let mut raised = RnsPoly::from_i64_coeffs(ring, &coeffs, level + 1, false)?;
+        raised.ntt(ring);
+        Ok(raised)
+    };
+    let mut out = ct.clone();
+    out.c0 = lift(&ct.c0)?;
+    out.c1 = lift(&ct.c1)?;
+    out.level = level;
+    out.c1_seed = None;
+    out.set_scale(q0 as f64);
+    Ok(out)
+}
+
+/// The trace from the full ring onto `R[X^(N/2n)]`: `log2(N/2n)` steps
+/// `ct += X -> X^(5^(n 2^j))` (the automorphisms fixing the subring). Multiplies the
+/// subring part by N/2n and removes the rest (the integer part I of ModRaise lives
+/// everywhere); the factor is folded into CoeffsToSlots.
+pub(crate) fn trace(
+    eval: &Evaluator<'_>,
+    ct: &Ciphertext,
+    slots: usize,
+) -> Result<Ciphertext, Error> {
+    let ring = eval.params().ring();
+    let mut out = ct.clone();
+    let mut step = slots;
+    while step < eval.params().max_slots() {
+        let g = ring.rotation(step as i64);
+        let rotated = eval.apply_galois(&out, g)?;
+        eval.add_assign(&mut out, &rotated)?;
+        step *= 2;
+    }
+    Ok(out)
+}
+
+/// The Galois elements of `trace` for `slots` slots.
+pub(crate) fn trace_steps(max_slots: usize, slots: usize) -> Vec<i64> {
+    let mut steps = Vec::new();
+    let mut step = slots;
+    while step < max_slots {
+        steps.push(step as i64);
+        step *= 2;
+    }
+    steps
+}
