@@ -78,3 +78,126 @@ fn sparse_slots_real_n10() {
     eprintln!("{}", stats.summary());
     assert!(stats.l2.mean > 15.0, "{}", stats.summary());
 }
+
+/// The supported range is |slot values| <= 1 (so |plaintext coefficients| <= 1). Beyond
+/// it the sine's cubic bias costs precision smoothly: measured here, about 2 bits of
+/// relative precision per doubling of the values. A coefficient beyond about 2^ratio / 4
+/// (= 64; a constant slot vector has one coefficient equal to the constant) wraps around:
+/// the output is garbage, which this test documents.
+#[test]
+fn values_beyond_the_range_lose_precision_as_documented() {
+    let b = setup(BOOT_TEST_N10, 512);
+    let base = b.f.complex(512);
+    let mut relative = Vec::new();
+    for magnitude in [1.0, 4.0, 16.0] {
+        let values: Vec<Complex64> = base.iter().map(|v| v * magnitude).collect();
+        let stats = run(&b, &values, 1);
+        // bits of the error against the magnitude of the values
+        let bits = stats.l2.mean + f64::log2(magnitude);
+        eprintln!("|m| <= {magnitude}: {} (relative {bits:.2})", stats.summary());
+        relative.push(bits);
+    }
+    assert!(relative[0] > 21.0, "{relative:?}");
+    assert!(relative[1] > 17.0 && relative[1] < relative[0] - 3.0, "{relative:?}");
+    assert!(relative[2] > 13.0 && relative[2] < relative[1] - 3.0, "{relative:?}");
+    let constant = vec![Complex64::new(100.0, 0.0); 512];
+    let stats = run(&b, &constant, 1);
+    assert!(stats.max_abs_error > 1.0, "{}", stats.summary());
+}
+
+#[test]
+fn lower_output_level_and_level_zero_input() {
+    let mut f = Fixture::new(BOOT_TEST_N12.params, &[]);
+    let mut config = BOOT_TEST_N12.config(2048);
+    config.output_level = Some(0);
+    let boot = Bootstrapper::new(&f.params, config).expect("bootstrapper");
+    assert_eq!(boot.output_level(), 0);
+    let mut keys = EvaluationKeys::empty(&f.params);
+    generate_bootstrap_keys(&mut f.keygen, &boot, &mut keys).expect("keys");
+    let eval = Evaluator::new(&f.params, &keys).expect("evaluator");
+    let values = f.complex(2048);
+    let out = boot.bootstrap(&eval, &f.encrypt_at(&values, 0)).expect("bootstrap");
+    assert_eq!((out.level(), out.scale()), (0, f.params.default_scale(0)));
+    let stats = PrecisionStats::complex(&values, &f.decrypt(&out)).expect("stats");
+    assert!(stats.l2.mean > 20.0, "{}", stats.summary());
+}
+
+#[test]
+fn plan_levels_and_keys_are_exact() {
+    let b = setup(BOOT_TEST_N12, 2048);
+    let levels = b.boot.levels();
+    // 2 CtS + (6 + 2) EvalMod + 2 StC on a chain of 14 levels above q0.
+    assert_eq!((levels.raise, levels.cts, levels.eval_mod, levels.stc), (14, 2, 8, 2));
+    assert_eq!((b.boot.depth(), b.boot.output_level(), b.boot.min_input_level()), (12, 2, 0));
+    // Exactly the Galois keys the circuit names, plus relinearization and encapsulation.
+    assert_eq!(b.keys.galois_elements(), b.boot.galois_elements());
+    assert_eq!(b.keys.key_count(), b.boot.galois_elements().len() + 3);
+    // StC-only keys are truncated to the StC levels.
+    let truncated = b
+        .keys
+        .galois_elements()
+        .iter()
+        .filter(|&&g| b.keys.galois(g).is_some_and(|k| k.level() < levels.raise))
+        .count();
+    assert!(truncated > 0);
+    let e = b.keys.encapsulation().expect("encapsulation");
+    assert_eq!((e.hamming_weight(), e.to_sparse().level(), e.to_dense().level()), (32, 0, 14));
+}
+
+#[test]
+fn keys_round_trip_through_files() {
+    use ensi_runtime::ckks::scheme::serialize::{
+        evaluation_keys_from_bytes, evaluation_keys_to_bytes,
+    };
+    let b = setup(BOOT_TEST_N10, 128);
+    let bytes = evaluation_keys_to_bytes(&b.keys);
+    let loaded = evaluation_keys_from_bytes(&b.f.params, &bytes).expect("load");
+    assert!(loaded == b.keys);
+    let values = b.f.complex(128);
+    let eval = Evaluator::new(&b.f.params, &loaded).expect("evaluator");
+    let out = b.boot.bootstrap(&eval, &b.f.encrypt_at(&values, 1)).expect("bootstrap");
+    let stats = PrecisionStats::complex(&values, &b.f.decrypt(&out)).expect("stats");
+    assert!(stats.l2.mean > 15.0, "{}", stats.summary());
+}
+
+#[test]
+fn refusals_are_clear_errors() {
+    let b = setup(BOOT_TEST_N10, 512);
+    let eval = Evaluator::new(&b.f.params, &b.keys).expect("evaluator");
+    // wrong slot count
+    let ct = b.f.encrypt_at(&b.f.complex(256), 1);
+    assert_eq!(
+        b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string()),
+        Err("this bootstrapper refreshes 512-slot ciphertexts, got 256 slots".into())
+    );
+    // a level-0 scale that does not divide Delta0
+    let mut ct = b.f.encrypt_at(&b.f.complex(512), 0);
+    ct.set_scale(ct.scale() * 1.5);
+    let message = b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| m.starts_with("a level-0 input at scale 2^")
+            && m.ends_with("rescale to the default scale or bootstrap from level >= 1")),
+        "{message:?}"
+    );
+    // missing keys
+    let empty = EvaluationKeys::empty(&b.f.params);
+    let eval = Evaluator::new(&b.f.params, &empty).expect("evaluator");
+    let ct = b.f.encrypt_at(&b.f.complex(512), 1);
+    let message = b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| m.starts_with(
+            "missing bootstrapping keys: relinearization, encapsulation (dense <-> sparse), Galois element"
+        ) && m.ends_with("more; generate them with generate_bootstrap_keys")),
+        "{message:?}"
+    );
+    // a chain too short for the circuit
+    let plain = ensi_runtime::ckks::scheme::params::TEST_INSECURE_N10
+        .params()
+        .expect("params");
+    assert_eq!(
+        Bootstrapper::new(&plain, BOOT_TEST_N10.config(512))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err("the chain has 6 levels above q0, the bootstrap needs 12 (12 for the circuit, output level 0)".into())
+    );
+}

@@ -3,7 +3,8 @@
 //! The circuit, in order (Lattigo `circuits/ckks/bootstrapping` structures it alike;
 //! Cheon–Han–Kim–Kim–Song 2018, Bossuat et al. EC'21 and eprint 2022/024):
 //!
-//! 1. **ScaleDown** to level 0 with scale `Delta0 = q0 / 2^ratio` (ratio 8): the message
+//! 1. **ScaleDown** to level 0 with scale `Delta0 ~ q0 / 2^ratio` (ratio 8; exactly the
+//!    default scale of level 0 times a power of two, within a factor 2 below): the message
 //!    coefficients become at most `q0 / 2^8`.
 //! 2. **Encapsulation + ModRaise**: switch to an ephemeral secret s' of Hamming weight
 //!    h = 32 (key over q0*P only), lift both parts to the top level, switch back to s.
@@ -84,16 +85,17 @@ pub enum BootstrapError {
         /// The ciphertext's.
         got: usize,
     },
-    /// A level-0 ciphertext whose scale is above q0 / 2^ratio.
+    /// A level-0 ciphertext whose scale does not divide the bootstrap's level-0 scale.
     #[error(
-        "input scale 2^{log2_scale:.2} is above the bootstrap's level-0 scale 2^{log2_max:.2} \
-         (q0 / message ratio); rescale or bootstrap from level >= 1"
+        "a level-0 input at scale 2^{log2_scale:.4} cannot be brought to the bootstrap's \
+         level-0 scale 2^{log2_delta0:.4} (an integer multiple of the default scale of \
+         level 0); rescale to the default scale or bootstrap from level >= 1"
     )]
-    InputScaleTooLarge {
+    InputScaleUnsupported {
         /// log2 of the input's scale.
         log2_scale: f64,
-        /// log2 of the largest accepted scale.
-        log2_max: f64,
+        /// log2 of the bootstrap's level-0 scale.
+        log2_delta0: f64,
     },
     /// Keys the circuit needs are absent from the evaluation keys.
     #[error("missing bootstrapping keys: {what}; generate them with generate_bootstrap_keys")]
@@ -187,7 +189,11 @@ impl Bootstrapper {
         let slots = config.slots;
         let gap = (params.max_slots() / slots) as f64;
         let k = config.eval_mod.k as f64;
-        let delta0 = q[0] as f64 / f64::from(config.eval_mod.log_message_ratio).exp2();
+        // Delta0: the default scale of level 0 times the power of two that brings it just
+        // below q0 / 2^ratio (so that level-0 inputs reach it by an integer product).
+        let nominal = q[0] as f64 / f64::from(config.eval_mod.log_message_ratio).exp2();
+        let base = params.default_scale(0);
+        let delta0 = base * (nominal / base).log2().floor().exp2();
 
         // CoeffsToSlots: input labelled with scale q0; every level but the last keeps the
         // scale (diagonals at q_l), the last lands on q of the first EvalMod level.
@@ -283,9 +289,16 @@ impl Bootstrapper {
     }
 
     /// The lowest level a ciphertext may be bootstrapped from: 0 (at level 0 its scale
-    /// must be at most q0 / 2^ratio, see `BootstrapError::InputScaleTooLarge`).
+    /// must divide `level0_scale()`, as the default scale of level 0 does; see
+    /// `BootstrapError::InputScaleUnsupported`).
     pub fn min_input_level(&self) -> usize {
         0
+    }
+
+    /// The scale ScaleDown brings the input to at level 0 (`Delta0`, in [q0/2^(ratio+1),
+    /// q0/2^ratio)).
+    pub fn level0_scale(&self) -> f64 {
+        self.delta0
     }
 
     /// The output level.

@@ -5,40 +5,44 @@ use crate::ckks::scheme::{Ciphertext, Error, Evaluator, SwitchingKey};
 
 use super::BootstrapError;
 
-/// Brings `ct` to level 0 with scale close to `delta0` (q0 / 2^ratio): at level >= 1 one
-/// constant product at level 1 and a rescale; at level 0 an integer product when the
-/// scale is at least two times too small. Returns the ciphertext and its exact scale.
+/// Brings `ct` to level 0 with scale exactly `delta0`: at level >= 1 one constant product
+/// at level 1 and a rescale; at level 0 an integer product, which needs `delta0` to be an
+/// integer multiple of the input's scale (true for the default scale of level 0, see
+/// `Bootstrapper::level0_scale`).
 pub(crate) fn scale_down(
     eval: &Evaluator<'_>,
     ct: &Ciphertext,
     delta0: f64,
 ) -> Result<Ciphertext, BootstrapError> {
     if ct.level() == 0 {
-        if ct.scale() > delta0 * (1.0 + 1e-9) {
-            return Err(BootstrapError::InputScaleTooLarge {
+        let factor = (delta0 / ct.scale()).round();
+        if factor < 1.0 || (factor * ct.scale() - delta0).abs() > 1e-9 * delta0 {
+            return Err(BootstrapError::InputScaleUnsupported {
                 log2_scale: ct.scale().log2(),
-                log2_max: delta0.log2(),
+                log2_delta0: delta0.log2(),
             });
         }
-        let factor = (delta0 / ct.scale()).floor();
-        if factor >= 2.0 {
-            let mut out = eval.mul_int(ct, factor as i64)?;
-            out.set_scale(ct.scale() * factor);
-            return Ok(out);
-        }
-        return Ok(ct.clone());
+        let mut out = if factor > 1.0 {
+            eval.mul_int(ct, factor as i64)?
+        } else {
+            ct.clone()
+        };
+        out.set_scale(delta0);
+        return Ok(out);
     }
     let mut out = eval.drop_to_level(ct, 1)?;
     let q1 = eval.params().q()[1] as f64;
     let const_scale = (delta0 * q1 / ct.scale()).round();
     if const_scale < 1.0 {
-        return Err(BootstrapError::InputScaleTooLarge {
+        return Err(BootstrapError::InputScaleUnsupported {
             log2_scale: ct.scale().log2(),
-            log2_max: (delta0 * q1).log2(),
+            log2_delta0: delta0.log2(),
         });
     }
     eval.mul_const_assign(&mut out, 1.0, const_scale)?;
     eval.rescale_assign(&mut out)?;
+    // round(delta0 q1 / scale) * scale / q1 = delta0 within 2^-50 (relative).
+    out.set_scale(delta0);
     Ok(out)
 }
 
