@@ -142,6 +142,7 @@ fn plan_levels_and_keys_are_exact() {
     assert!(truncated > 0);
     let e = b.keys.encapsulation().expect("encapsulation");
     assert_eq!((e.hamming_weight(), e.to_sparse().level(), e.to_dense().level()), (32, 0, 14));
+    assert_eq!((e.sparse_ring().q().len(), e.sparse_ring().p().len()), (1, 1));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -19,7 +20,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::ckks::arith::sampling::{
     gaussian_poly, os_rng, ternary_coeffs, ternary_fixed_weight_coeffs,
 };
-use crate::ckks::arith::{GaloisElement, Representation, RnsPoly};
+use crate::ckks::arith::{GaloisElement, Representation, RingContext, RnsPoly};
 
 use super::Error;
 use super::params::{Params, SecretDistribution, Security, hex_prefix};
@@ -211,16 +212,35 @@ impl SwitchingKey {
 
 /// The two switching keys of the sparse-secret encapsulation (Bossuat, Troncoso-Pastoriza,
 /// Hubaux, eprint 2022/024): the dense secret s to an ephemeral sparse secret s' of Hamming
-/// weight h, generated over q_0*P only (an RLWE sample under s' must not live at a large
-/// modulus), and s' back to s over all of Q*P.
-#[derive(Clone, PartialEq)]
+/// weight h over the ring of q_0 and p_0 only (an RLWE sample under s' must not live at a
+/// large modulus: log2(q_0 p_0) ~ 121 bits, as Lattigo's), and s' back to s over all of
+/// Q*P.
+#[derive(Clone)]
 pub struct EncapsulationKeys {
     /// Hamming weight of the ephemeral secret.
     pub(crate) hamming_weight: u32,
-    /// s -> s', level 0 only.
+    /// The ring of q_0 and p_0 the dense-to-sparse key lives in.
+    pub(crate) sparse_ring: Arc<RingContext>,
+    /// s -> s' over q_0 p_0 (one digit; polynomials of `sparse_ring`).
     pub(crate) to_sparse: SwitchingKey,
     /// s' -> s, every level.
     pub(crate) to_dense: SwitchingKey,
+}
+
+impl PartialEq for EncapsulationKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.hamming_weight == other.hamming_weight
+            && self.to_sparse == other.to_sparse
+            && self.to_dense == other.to_dense
+    }
+}
+
+/// The ring of q_0 and p_0 of a parameter set (where the dense-to-sparse key lives).
+pub(crate) fn sparse_ring(params: &Params) -> Result<Arc<RingContext>, Error> {
+    let ring = params.ring();
+    let q0 = ring.q()[0].value();
+    let p0 = ring.p()[0].value();
+    Ok(RingContext::new(params.log_n(), &[q0], &[p0], 1)?)
 }
 
 impl fmt::Debug for EncapsulationKeys {
@@ -235,9 +255,14 @@ impl EncapsulationKeys {
         self.hamming_weight
     }
 
-    /// The key from the dense secret to the sparse one (level 0 only).
+    /// The key from the dense secret to the sparse one (over q_0 p_0 only).
     pub fn to_sparse(&self) -> &SwitchingKey {
         &self.to_sparse
+    }
+
+    /// The ring of q_0 and p_0 of the dense-to-sparse key.
+    pub fn sparse_ring(&self) -> &Arc<RingContext> {
+        &self.sparse_ring
     }
 
     /// The key from the sparse secret back to the dense one.
@@ -551,17 +576,39 @@ impl KeyGenerator {
         let ring = self.params.ring().clone();
         let coeffs = ternary_fixed_weight_coeffs(&mut self.rng, ring.n(), hamming_weight as usize)?;
         let mut sparse = RnsPoly::from_i64_coeffs(&ring, &coeffs, self.params.max_level() + 1, true)?;
-        drop(coeffs);
         sparse.ntt(&ring);
         let dense = self.secret().poly_qp.clone();
-        let to_sparse = self.switching_key_at(&dense, &sparse, 0);
         let to_dense = self.switching_key(&sparse, &dense);
         sparse.zeroize();
         let mut dense = dense;
         dense.zeroize();
+
+        // s -> s' in the ring of q_0 and p_0: b = -a s' + e + (p_0 mod q_0, 0) s.
+        let small = sparse_ring(&self.params)?;
+        let mut sparse = RnsPoly::from_i64_coeffs(&small, &coeffs, 1, true)?;
+        sparse.ntt(&small);
+        drop(coeffs);
+        let dense_coeffs: Zeroizing<Vec<i64>> =
+            Zeroizing::new(self.secret().coeffs.iter().map(|&c| i64::from(c)).collect());
+        let mut dense = RnsPoly::from_i64_coeffs(&small, &dense_coeffs, 1, true)?;
+        dense.ntt(&small);
+        let seed = self.fresh_seed();
+        let a = expand_sparse_a(&small, &seed);
+        let mut b = gaussian_poly(&small, &mut self.rng, 1, true);
+        b.ntt(&small);
+        b.sub_assign(&small, &a.mul(&small, &sparse));
+        dense.mul_scalar_assign(&small, &[small.p_mod_q()[0], 0]);
+        b.add_assign(&small, &dense);
+        sparse.zeroize();
+        dense.zeroize();
         Ok(EncapsulationKeys {
             hamming_weight,
-            to_sparse,
+            sparse_ring: small,
+            to_sparse: SwitchingKey {
+                seed,
+                b: vec![b],
+                a: vec![a],
+            },
             to_dense,
         })
     }
@@ -620,6 +667,17 @@ impl KeyGenerator {
         }
         Ok(keys)
     }
+}
+
+/// The `a` of the dense-to-sparse key from its seed, in the ring of q_0 and p_0.
+pub(crate) fn expand_sparse_a(small: &RingContext, seed: &[u8; 32]) -> RnsPoly {
+    RnsPoly::uniform_from_seed(
+        small,
+        &SwitchingKey::digit_seed(seed, 0),
+        1,
+        true,
+        Representation::Evaluation,
+    )
 }
 
 /// g^-1 mod 2N for odd g (the unit group mod 2N has order N, so g^(N-1) = g^-1).

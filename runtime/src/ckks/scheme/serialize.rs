@@ -16,7 +16,9 @@ use crate::ckks::arith::{Representation, RnsPoly};
 use super::ciphertext::Ciphertext;
 #[cfg(feature = "serialize-secret")]
 use super::keys::SecretKey;
-use super::keys::{EncapsulationKeys, EvaluationKeys, PublicKey, SwitchingKey};
+use super::keys::{
+    EncapsulationKeys, EvaluationKeys, PublicKey, SwitchingKey, expand_sparse_a, sparse_ring,
+};
 use super::params::{Params, ParamsLiteral, Security, hex_prefix};
 
 /// File magic.
@@ -545,16 +547,39 @@ pub fn evaluation_keys_from_bytes(
         match r.u8()? {
             1 => {
                 let hamming_weight = r.u32()?;
-                let to_sparse = read_switching_key(&mut r, params)?;
-                let to_dense = read_switching_key(&mut r, params)?;
-                if to_sparse.level() != 0 {
-                    return Err(r.malformed(
-                        "the dense-to-sparse encapsulation key must be truncated to level 0",
-                    ));
+                let small = sparse_ring(params).map_err(|e| r.malformed(e.to_string()))?;
+                let seed = r.seed()?;
+                if r.u32()? != 1 {
+                    return Err(r.malformed("the dense-to-sparse key has one digit"));
                 }
+                let (q_limbs, special) = (r.u32()?, r.u8()?);
+                if (q_limbs, special) != (1, 1) {
+                    return Err(r.malformed(format!(
+                        "dense-to-sparse key polynomial with {q_limbs} Q limbs (P: {special}), \
+                         expected q_0 and p_0"
+                    )));
+                }
+                let raw = r.take(2 * small.n() * 8)?;
+                let data: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|c| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        u64::from_le_bytes(a)
+                    })
+                    .collect();
+                let b = RnsPoly::from_limbs(&small, data, 1, true, Representation::Evaluation)
+                    .map_err(|e| r.malformed(e.to_string()))?;
+                let a = expand_sparse_a(&small, &seed);
+                let to_dense = read_switching_key(&mut r, params)?;
                 Some(EncapsulationKeys {
                     hamming_weight,
-                    to_sparse,
+                    sparse_ring: small,
+                    to_sparse: SwitchingKey {
+                        seed,
+                        b: vec![b],
+                        a: vec![a],
+                    },
                     to_dense,
                 })
             }

@@ -12,7 +12,8 @@
 //!    (each coefficient of c0 + c1 s' is a sum of h + 1 terms of size <= q0/2), so EvalMod
 //!    on [-17, 17] has no failure probability from I. The sparse key rests on the
 //!    sparse-LWE estimate of Bossuat, Troncoso-Pastoriza and Hubaux (eprint 2022/024), as
-//!    Lattigo's and OpenFHE's encapsulation do: the s -> s' key lives only at q0*P.
+//!    Lattigo's and OpenFHE's encapsulation do: the s -> s' key lives only in the ring of
+//!    q0 and p0 (about 121 bits at N = 2^16, Lattigo's choice too).
 //! 3. **Trace** (sparse slots only) onto the subring of the slot count.
 //! 4. **CoeffsToSlots**: the special inverse FFT in `cts_levels` merged matrices (BSGS,
 //!    double hoisting), with `1/(2K gap)` folded in; the conjugate then separates the real
@@ -417,9 +418,9 @@ impl Bootstrapper {
 
         // 1-2. ScaleDown, encapsulation, ModRaise.
         let low = mod_raise::scale_down(eval, ct, self.delta0)?;
-        let sparse = mod_raise::switch(eval, &low, encapsulation.to_sparse())?;
+        let sparse = mod_raise::switch_to_sparse(eval, &low, encapsulation)?;
         let raised = mod_raise::mod_raise(eval, &sparse, self.levels.raise)?;
-        let mut x = mod_raise::switch(eval, &raised, encapsulation.to_dense())?;
+        let mut x = mod_raise::switch_to_dense(eval, &raised, encapsulation)?;
         // 3. Trace onto the subring.
         if !full {
             x = mod_raise::trace(eval, &x, slots)?;

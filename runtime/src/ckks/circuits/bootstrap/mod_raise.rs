@@ -1,7 +1,7 @@
 //! The start of bootstrapping: ScaleDown to level 0 at scale q0 / 2^ratio, the dense-to-sparse key switch, ModRaise (centered lift of level 0 to a high level), the switch back, and the trace onto the subring of sparse slots.
 
-use crate::ckks::arith::RnsPoly;
-use crate::ckks::scheme::{Ciphertext, Error, Evaluator, SwitchingKey};
+use crate::ckks::arith::{Representation, RnsPoly};
+use crate::ckks::scheme::{Ciphertext, EncapsulationKeys, Error, Evaluator};
 
 use super::BootstrapError;
 
@@ -46,13 +46,53 @@ pub(crate) fn scale_down(
     Ok(out)
 }
 
-/// The key switch of the encapsulation (either direction).
-pub(crate) fn switch(
+/// The switch back from the sparse secret (at the level ModRaise lifted to).
+pub(crate) fn switch_to_dense(
     eval: &Evaluator<'_>,
     ct: &Ciphertext,
-    key: &SwitchingKey,
+    keys: &EncapsulationKeys,
 ) -> Result<Ciphertext, Error> {
-    eval.switch_key(ct, key)
+    eval.switch_key(ct, keys.to_dense())
+}
+
+/// The switch of a level-0 ciphertext to the sparse secret, in the ring of q_0 and p_0
+/// where its key lives: ModUp of c1 to {q_0, p_0}, product with the key, ModDown by p_0.
+pub(crate) fn switch_to_sparse(
+    eval: &Evaluator<'_>,
+    ct: &Ciphertext,
+    keys: &EncapsulationKeys,
+) -> Result<Ciphertext, BootstrapError> {
+    if ct.level() != 0 {
+        return Err(BootstrapError::Scheme(Error::LevelMismatch {
+            op: "switch to the sparse secret",
+            left: ct.level(),
+            right: 0,
+        }));
+    }
+    let small = keys.sparse_ring();
+    let ring = eval.params().ring();
+    let into_small = |p: &RnsPoly| {
+        RnsPoly::from_limbs(small, p.as_slice().to_vec(), 1, false, Representation::Evaluation)
+    };
+    let c1 = into_small(&ct.c1).map_err(Error::from)?;
+    let mut digit = RnsPoly::zero(small, 1, true, Representation::Evaluation);
+    small.mod_up_centered_into(&c1, 0, &mut digit);
+    let key = keys.to_sparse();
+    let mut d0 = RnsPoly::zero(small, 1, true, Representation::Evaluation);
+    let mut d1 = RnsPoly::zero(small, 1, true, Representation::Evaluation);
+    RnsPoly::inner_product_pair(small, &mut d0, &mut d1, &[&digit], &[&key.b[0]], &[&key.a[0]]);
+    let mut c0 = into_small(&ct.c0).map_err(Error::from)?;
+    small.mod_down_into(&mut d0, &mut c0, true);
+    let mut c1 = RnsPoly::zero(small, 1, false, Representation::Evaluation);
+    small.mod_down_into(&mut d1, &mut c1, false);
+    let back = |p: RnsPoly| {
+        RnsPoly::from_limbs(ring, p.into_limbs(), 1, false, Representation::Evaluation)
+    };
+    let mut out = ct.clone();
+    out.c0 = back(c0).map_err(Error::from)?;
+    out.c1 = back(c1).map_err(Error::from)?;
+    out.c1_seed = None;
+    Ok(out)
 }
 
 /// ModRaise: the level-0 ciphertext's parts, lifted to [-q0/2, q0/2) and reduced modulo
