@@ -94,12 +94,21 @@ fn values_beyond_the_range_lose_precision_as_documented() {
         let stats = run(&b, &values, 1);
         // bits of the error against the magnitude of the values
         let bits = stats.l2.mean + f64::log2(magnitude);
-        eprintln!("|m| <= {magnitude}: {} (relative {bits:.2})", stats.summary());
+        eprintln!(
+            "|m| <= {magnitude}: {} (relative {bits:.2})",
+            stats.summary()
+        );
         relative.push(bits);
     }
     assert!(relative[0] > 21.0, "{relative:?}");
-    assert!(relative[1] > 17.0 && relative[1] < relative[0] - 3.0, "{relative:?}");
-    assert!(relative[2] > 13.0 && relative[2] < relative[1] - 3.0, "{relative:?}");
+    assert!(
+        relative[1] > 17.0 && relative[1] < relative[0] - 3.0,
+        "{relative:?}"
+    );
+    assert!(
+        relative[2] > 13.0 && relative[2] < relative[1] - 3.0,
+        "{relative:?}"
+    );
     let constant = vec![Complex64::new(100.0, 0.0); 512];
     let stats = run(&b, &constant, 1);
     assert!(stats.max_abs_error > 1.0, "{}", stats.summary());
@@ -116,7 +125,9 @@ fn lower_output_level_and_level_zero_input() {
     generate_bootstrap_keys(&mut f.keygen, &boot, &mut keys).expect("keys");
     let eval = Evaluator::new(&f.params, &keys).expect("evaluator");
     let values = f.complex(2048);
-    let out = boot.bootstrap(&eval, &f.encrypt_at(&values, 0)).expect("bootstrap");
+    let out = boot
+        .bootstrap(&eval, &f.encrypt_at(&values, 0))
+        .expect("bootstrap");
     assert_eq!((out.level(), out.scale()), (0, f.params.default_scale(0)));
     let stats = PrecisionStats::complex(&values, &f.decrypt(&out)).expect("stats");
     assert!(stats.l2.mean > 20.0, "{}", stats.summary());
@@ -127,8 +138,18 @@ fn plan_levels_and_keys_are_exact() {
     let b = setup(BOOT_TEST_N12, 2048);
     let levels = b.boot.levels();
     // 2 CtS + (6 + 2) EvalMod + 2 StC on a chain of 14 levels above q0.
-    assert_eq!((levels.raise, levels.cts, levels.eval_mod, levels.stc), (14, 2, 8, 2));
-    assert_eq!((b.boot.depth(), b.boot.output_level(), b.boot.min_input_level()), (12, 2, 0));
+    assert_eq!(
+        (levels.raise, levels.cts, levels.eval_mod, levels.stc),
+        (14, 2, 8, 2)
+    );
+    assert_eq!(
+        (
+            b.boot.depth(),
+            b.boot.output_level(),
+            b.boot.min_input_level()
+        ),
+        (12, 2, 0)
+    );
     // Exactly the Galois keys the circuit names, plus relinearization and encapsulation.
     assert_eq!(b.keys.galois_elements(), b.boot.galois_elements());
     assert_eq!(b.keys.key_count(), b.boot.galois_elements().len() + 3);
@@ -141,8 +162,18 @@ fn plan_levels_and_keys_are_exact() {
         .count();
     assert!(truncated > 0);
     let e = b.keys.encapsulation().expect("encapsulation");
-    assert_eq!((e.hamming_weight(), e.to_sparse().level(), e.to_dense().level()), (32, 0, 14));
-    assert_eq!((e.sparse_ring().q().len(), e.sparse_ring().p().len()), (1, 1));
+    assert_eq!(
+        (
+            e.hamming_weight(),
+            e.to_sparse().level(),
+            e.to_dense().level()
+        ),
+        (32, 0, 14)
+    );
+    assert_eq!(
+        (e.sparse_ring().q().len(), e.sparse_ring().p().len()),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -156,7 +187,10 @@ fn keys_round_trip_through_files() {
     assert!(loaded == b.keys);
     let values = b.f.complex(128);
     let eval = Evaluator::new(&b.f.params, &loaded).expect("evaluator");
-    let out = b.boot.bootstrap(&eval, &b.f.encrypt_at(&values, 1)).expect("bootstrap");
+    let out = b
+        .boot
+        .bootstrap(&eval, &b.f.encrypt_at(&values, 1))
+        .expect("bootstrap");
     let stats = PrecisionStats::complex(&values, &b.f.decrypt(&out)).expect("stats");
     assert!(stats.l2.mean > 15.0, "{}", stats.summary());
 }
@@ -168,23 +202,36 @@ fn refusals_are_clear_errors() {
     // wrong slot count
     let ct = b.f.encrypt_at(&b.f.complex(256), 1);
     assert_eq!(
-        b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string()),
+        b.boot
+            .bootstrap(&eval, &ct)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Err("this bootstrapper refreshes 512-slot ciphertexts, got 256 slots".into())
     );
     // a level-0 scale that does not divide Delta0
     let mut ct = b.f.encrypt_at(&b.f.complex(512), 0);
     ct.set_scale(ct.scale() * 1.5);
-    let message = b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string());
+    let message = b
+        .boot
+        .bootstrap(&eval, &ct)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
-        message.as_ref().is_err_and(|m| m.starts_with("a level-0 input at scale 2^")
-            && m.ends_with("rescale to the default scale or bootstrap from level >= 1")),
+        message
+            .as_ref()
+            .is_err_and(|m| m.starts_with("a level-0 input at scale 2^")
+                && m.ends_with("rescale to the default scale or bootstrap from level >= 1")),
         "{message:?}"
     );
     // missing keys
     let empty = EvaluationKeys::empty(&b.f.params);
     let eval = Evaluator::new(&b.f.params, &empty).expect("evaluator");
     let ct = b.f.encrypt_at(&b.f.complex(512), 1);
-    let message = b.boot.bootstrap(&eval, &ct).map(|_| ()).map_err(|e| e.to_string());
+    let message = b
+        .boot
+        .bootstrap(&eval, &ct)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
         message.as_ref().is_err_and(|m| m.starts_with(
             "missing bootstrapping keys: relinearization, encapsulation (dense <-> sparse), Galois element"

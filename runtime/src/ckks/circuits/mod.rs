@@ -4,6 +4,6 @@ pub mod bootstrap;
 pub mod lintrans;
 pub mod polynomial;
 
+pub use bootstrap::{BootstrapConfig, Bootstrapper};
 pub use lintrans::LinearTransform;
 pub use polynomial::{ChebyshevEvaluation, PolynomialEvaluator};
-pub use bootstrap::{BootstrapConfig, Bootstrapper};

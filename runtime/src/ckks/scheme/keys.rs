@@ -575,7 +575,8 @@ impl KeyGenerator {
     pub fn encapsulation_keys(&mut self, hamming_weight: u32) -> Result<EncapsulationKeys, Error> {
         let ring = self.params.ring().clone();
         let coeffs = ternary_fixed_weight_coeffs(&mut self.rng, ring.n(), hamming_weight as usize)?;
-        let mut sparse = RnsPoly::from_i64_coeffs(&ring, &coeffs, self.params.max_level() + 1, true)?;
+        let mut sparse =
+            RnsPoly::from_i64_coeffs(&ring, &coeffs, self.params.max_level() + 1, true)?;
         sparse.ntt(&ring);
         let dense = self.secret().poly_qp.clone();
         let to_dense = self.switching_key(&sparse, &dense);
@@ -749,6 +750,9 @@ mod tests {
         assert_eq!(ka.galois_elements().len(), 3);
         // a of each digit is the seed's expansion.
         let relin = ka.relin().expect("relin");
-        assert!(SwitchingKey::expand_a_at(&params, &relin.seed, relin.digits(), params.max_level()) == relin.a);
+        assert!(
+            SwitchingKey::expand_a_at(&params, &relin.seed, relin.digits(), params.max_level())
+                == relin.a
+        );
     }
 }

@@ -91,7 +91,11 @@ pub fn run_bootstrap_bench(
     config: &BootstrapBenchConfig,
 ) -> Result<Vec<BootstrapBenchRow>, BootstrapError> {
     retain_freed_memory();
-    let params = config.set.params.params().map_err(crate::ckks::scheme::Error::from)?;
+    let params = config
+        .set
+        .params
+        .params()
+        .map_err(crate::ckks::scheme::Error::from)?;
     let mut rows = Vec::new();
     for &slots in &config.slots {
         for &threads in &config.threads {

@@ -65,51 +65,29 @@ impl BootstrapConfig {
     }
 }
 
-const fn bootstrap_chain<const LEN: usize>(
-    q0: u32,
-    user: usize,
-    user_bits: u32,
-    stc: usize,
-    stc_bits: u32,
-    eval_mod: usize,
-    eval_mod_bits: u32,
-    cts: usize,
-    cts_bits: u32,
-) -> [u32; LEN] {
+/// q0 then runs of (count, bits): user levels, StC, EvalMod, CtS (bottom to top).
+const fn bootstrap_chain<const LEN: usize>(q0: u32, runs: [(usize, u32); 4]) -> [u32; LEN] {
     let mut a = [0u32; LEN];
     a[0] = q0;
     let mut i = 1;
-    let mut j = 0;
-    while j < user {
-        a[i] = user_bits;
-        i += 1;
-        j += 1;
-    }
-    j = 0;
-    while j < stc {
-        a[i] = stc_bits;
-        i += 1;
-        j += 1;
-    }
-    j = 0;
-    while j < eval_mod {
-        a[i] = eval_mod_bits;
-        i += 1;
-        j += 1;
-    }
-    j = 0;
-    while j < cts {
-        a[i] = cts_bits;
-        i += 1;
-        j += 1;
+    let mut r = 0;
+    while r < runs.len() {
+        let (count, bits) = runs[r];
+        let mut j = 0;
+        while j < count {
+            a[i] = bits;
+            i += 1;
+            j += 1;
+        }
+        r += 1;
     }
     a
 }
 
-const Q_BOOT_16: [u32; 26] = bootstrap_chain(60, 10, 40, 3, 60, 8, 60, 4, 60);
-const Q_BOOT_15: [u32; 15] = bootstrap_chain(55, 2, 40, 2, 50, 8, 50, 2, 50);
-const Q_BOOT_T12: [u32; 15] = bootstrap_chain(60, 2, 40, 2, 60, 8, 60, 2, 60);
-const Q_BOOT_T10: [u32; 14] = bootstrap_chain(60, 1, 40, 2, 60, 8, 60, 2, 60);
+const Q_BOOT_16: [u32; 26] = bootstrap_chain(60, [(10, 40), (3, 60), (8, 60), (4, 60)]);
+const Q_BOOT_15: [u32; 15] = bootstrap_chain(55, [(2, 40), (2, 50), (8, 50), (2, 50)]);
+const Q_BOOT_T12: [u32; 15] = bootstrap_chain(60, [(2, 40), (2, 60), (8, 60), (2, 60)]);
+const Q_BOOT_T10: [u32; 14] = bootstrap_chain(60, [(1, 40), (2, 60), (8, 60), (2, 60)]);
 
 /// N = 2^16 bootstrapping chain, 128-bit by the HE-standard bound with a uniform ternary
 /// secret: q0 60 bits, 10 user levels of 40 bits, StC 3x60, EvalMod 8x60, CtS 4x60,
@@ -212,3 +190,36 @@ pub const BOOT_TEST_N10: BootstrapSet = BootstrapSet {
 
 /// Every bootstrapping set.
 pub const BOOTSTRAP_SETS: [BootstrapSet; 4] = [BOOT_N16, BOOT_N15, BOOT_TEST_N12, BOOT_TEST_N10];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::scheme::params::{Security, max_log_qp_128};
+
+    #[test]
+    fn sets_build_within_their_bounds_with_exact_user_scales() {
+        for set in BOOTSTRAP_SETS {
+            let params = set.params.params().expect(set.params.name);
+            if !set.params.insecure {
+                assert_eq!(params.security(), Security::Bits128, "{}", set.params.name);
+                let bound = max_log_qp_128(set.params.log_n).expect("tabulated");
+                assert!(params.log_qp() <= f64::from(bound), "{}", set.params.name);
+            }
+            // The user levels sit under the bootstrap's primes: the default scale is
+            // anchored at the top user level, 2^40 exactly, and follows the primes below.
+            let config = set.config(params.max_slots());
+            let output = params.max_level() - config.depth();
+            let user_top = set.params.log_q[1..]
+                .iter()
+                .take_while(|&&b| b == set.params.log_scale)
+                .count();
+            assert_eq!(output, user_top, "{}", set.params.name);
+            assert_eq!(params.default_scale(output), 2f64.powi(40));
+        }
+        let n16 = BOOT_N16.params.params().expect("n16");
+        assert_eq!((n16.max_level() - BOOT_N16.config(1 << 15).depth(), n16.dnum()), (10, 5));
+        assert!((n16.log_qp() - 1726.0).abs() < 1.0, "{}", n16.log_qp());
+        let n15 = BOOT_N15.params.params().expect("n15");
+        assert!((n15.log_qp() - 847.0).abs() < 1.0, "{}", n15.log_qp());
+    }
+}

@@ -203,7 +203,11 @@ mod tests {
         let y = apply(&lift_combine(&stc[0]), &packed);
         assert!((0..n).all(|j| (y[j] - y[j + n]).norm() < 1e-14));
         x = stc[1].apply(&y[..n])?;
-        let err = x.iter().zip(&z).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+        let err = x
+            .iter()
+            .zip(&z)
+            .map(|(a, b)| (a - b).norm())
+            .fold(0.0, f64::max);
         assert!(err < 1e-13, "{err}");
         Ok(())
     }

@@ -165,12 +165,14 @@ impl Bootstrapper {
         let top = params.max_level();
         let eval_mod = HomomorphicEvalMod::new(config.eval_mod)?;
         let depth = config.cts_levels + eval_mod.depth() + config.stc_levels;
-        let natural = top.checked_sub(depth).ok_or(BootstrapError::ChainTooShort {
-            available: top,
-            needed: depth,
-            depth,
-            output: 0,
-        })?;
+        let natural = top
+            .checked_sub(depth)
+            .ok_or(BootstrapError::ChainTooShort {
+                available: top,
+                needed: depth,
+                depth,
+                output: 0,
+            })?;
         let output = config.output_level.unwrap_or(natural);
         if output > natural {
             return Err(BootstrapError::ChainTooShort {
@@ -407,12 +409,12 @@ impl Bootstrapper {
             ));
         }
         self.check_keys(eval)?;
-        let encapsulation = eval
-            .keys()
-            .encapsulation()
-            .ok_or_else(|| BootstrapError::MissingKeys {
-                what: "encapsulation".into(),
-            })?;
+        let encapsulation =
+            eval.keys()
+                .encapsulation()
+                .ok_or_else(|| BootstrapError::MissingKeys {
+                    what: "encapsulation".into(),
+                })?;
         let slots = self.config.slots;
         let full = slots == self.params.max_slots();
 

@@ -72,7 +72,13 @@ pub(crate) fn switch_to_sparse(
     let small = keys.sparse_ring();
     let ring = eval.params().ring();
     let into_small = |p: &RnsPoly| {
-        RnsPoly::from_limbs(small, p.as_slice().to_vec(), 1, false, Representation::Evaluation)
+        RnsPoly::from_limbs(
+            small,
+            p.as_slice().to_vec(),
+            1,
+            false,
+            Representation::Evaluation,
+        )
     };
     let c1 = into_small(&ct.c1).map_err(Error::from)?;
     let mut digit = RnsPoly::zero(small, 1, true, Representation::Evaluation);
@@ -80,7 +86,14 @@ pub(crate) fn switch_to_sparse(
     let key = keys.to_sparse();
     let mut d0 = RnsPoly::zero(small, 1, true, Representation::Evaluation);
     let mut d1 = RnsPoly::zero(small, 1, true, Representation::Evaluation);
-    RnsPoly::inner_product_pair(small, &mut d0, &mut d1, &[&digit], &[&key.b[0]], &[&key.a[0]]);
+    RnsPoly::inner_product_pair(
+        small,
+        &mut d0,
+        &mut d1,
+        &[&digit],
+        &[&key.b[0]],
+        &[&key.a[0]],
+    );
     let mut c0 = into_small(&ct.c0).map_err(Error::from)?;
     small.mod_down_into(&mut d0, &mut c0, true);
     let mut c1 = RnsPoly::zero(small, 1, false, Representation::Evaluation);
