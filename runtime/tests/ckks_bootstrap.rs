@@ -249,3 +249,34 @@ fn refusals_are_clear_errors() {
         Err("the chain has 6 levels above q0, the bootstrap needs 12 (12 for the circuit, output level 0)".into())
     );
 }
+
+/// The real sets, on demand (`cargo test --release -p ensi-runtime --test ckks_bootstrap --
+/// --ignored`; N = 2^16 needs ~10 GiB and minutes): the stated precision and levels.
+fn real_set(set: BootstrapSet, slots: usize, level: usize, mean: f64, worst: f64) {
+    let b = setup(set, slots);
+    let values = b.f.complex(slots);
+    let stats = run(&b, &values, 0);
+    eprintln!("{} {slots}: {}", set.params.name, stats.summary());
+    assert_eq!(b.boot.output_level(), level);
+    assert!(stats.real.mean > mean && stats.real.min > worst, "{}", stats.summary());
+}
+
+#[test]
+#[ignore = "N = 2^16: ~10 GiB and minutes; run on demand in release"]
+fn real_set_n16_full_slots() {
+    real_set(ensi_runtime::ckks::circuits::bootstrap::BOOT_N16, 1 << 15, 10, 22.5, 19.0);
+}
+
+#[test]
+#[ignore = "N = 2^16: ~10 GiB and minutes; run on demand in release"]
+fn real_set_n16_sparse_slots() {
+    for slots in [128, 1024] {
+        real_set(ensi_runtime::ckks::circuits::bootstrap::BOOT_N16, slots, 10, 20.0, 17.0);
+    }
+}
+
+#[test]
+#[ignore = "N = 2^15: minutes; run on demand in release"]
+fn real_set_n15_full_slots() {
+    real_set(ensi_runtime::ckks::circuits::bootstrap::BOOT_N15, 1 << 14, 2, 20.0, 17.0);
+}
