@@ -217,7 +217,13 @@ mod tests {
             assert_eq!(params.default_scale(output), 2f64.powi(40));
         }
         let n16 = BOOT_N16.params.params().expect("n16");
-        assert_eq!((n16.max_level() - BOOT_N16.config(1 << 15).depth(), n16.dnum()), (10, 5));
+        assert_eq!(
+            (
+                n16.max_level() - BOOT_N16.config(1 << 15).depth(),
+                n16.dnum()
+            ),
+            (10, 5)
+        );
         assert!((n16.log_qp() - 1726.0).abs() < 1.0, "{}", n16.log_qp());
         let n15 = BOOT_N15.params.params().expect("n15");
         assert!((n15.log_qp() - 847.0).abs() < 1.0, "{}", n15.log_qp());
