@@ -210,7 +210,7 @@ fn refusals_are_clear_errors() {
     );
     // a level-0 scale that does not divide Delta0
     let mut ct = b.f.encrypt_at(&b.f.complex(512), 0);
-    ct.set_scale(ct.scale() * 1.5);
+    ct.set_scale(ct.scale() * std::f64::consts::SQRT_2);
     let message = b
         .boot
         .bootstrap(&eval, &ct)

@@ -42,12 +42,22 @@ pub fn default_eval_mod() -> EvalModParams {
 
 impl BootstrapConfig {
     /// The defaults for `slots` slots: CtS 4 levels, StC 3 levels, default EvalMod, h = 32.
+    ///
+    /// The message ratio trades the sine's cubic bias (relative error
+    /// `(2pi)^2 c^2 / 6 / 4^ratio` on a plaintext coefficient c) against the noise of
+    /// EvalMod's input, which the ratio amplifies. Uniform values on n slots have
+    /// coefficients of about `1/sqrt(n)`: 2^8 for n >= 2^12 (noise-bound at N = 2^14 and
+    /// 2^16), 2^9 below (bias-bound; measured +2 bits at N = 2^12, 2048 slots).
     pub fn new(slots: usize) -> Self {
+        let mut eval_mod = default_eval_mod();
+        if slots < 1 << 12 {
+            eval_mod.log_message_ratio = 9;
+        }
         Self {
             slots,
             cts_levels: 4,
             stc_levels: 3,
-            eval_mod: default_eval_mod(),
+            eval_mod,
             hamming_weight: EPHEMERAL_HAMMING_WEIGHT,
             output_level: None,
         }

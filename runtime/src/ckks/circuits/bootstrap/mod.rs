@@ -4,8 +4,8 @@
 //! Cheon–Han–Kim–Kim–Song 2018, Bossuat et al. EC'21 and eprint 2022/024):
 //!
 //! 1. **ScaleDown** to level 0 with scale `Delta0 ~ q0 / 2^ratio` (ratio 8; exactly the
-//!    default scale of level 0 times a power of two, within a factor 2 below): the message
-//!    coefficients become at most `q0 / 2^8`.
+//!    default scale of level 0 times an integer, just below): the message coefficients
+//!    become at most `q0 / 2^8`.
 //! 2. **Encapsulation + ModRaise**: switch to an ephemeral secret s' of Hamming weight
 //!    h = 32 (key over q0*P only), lift both parts to the top level, switch back to s.
 //!    The plaintext is then `Delta0 m + e + q0 I` with `|I| <= h/2 = 16` **always**
@@ -193,11 +193,11 @@ impl Bootstrapper {
         let slots = config.slots;
         let gap = (params.max_slots() / slots) as f64;
         let k = config.eval_mod.k as f64;
-        // Delta0: the default scale of level 0 times the power of two that brings it just
-        // below q0 / 2^ratio (so that level-0 inputs reach it by an integer product).
+        // Delta0: the default scale of level 0 times the integer that brings it just below
+        // q0 / 2^ratio (so that level-0 inputs reach it by an integer product).
         let nominal = q[0] as f64 / f64::from(config.eval_mod.log_message_ratio).exp2();
         let base = params.default_scale(0);
-        let delta0 = base * (nominal / base).log2().floor().exp2();
+        let delta0 = base * (nominal / base).floor().max(1.0);
 
         // CoeffsToSlots: input labelled with scale q0; every level but the last keeps the
         // scale (diagonals at q_l), the last lands on q of the first EvalMod level.
@@ -299,8 +299,8 @@ impl Bootstrapper {
         0
     }
 
-    /// The scale ScaleDown brings the input to at level 0 (`Delta0`, in [q0/2^(ratio+1),
-    /// q0/2^ratio)).
+    /// The scale ScaleDown brings the input to at level 0 (`Delta0`: the default scale of
+    /// level 0 times the largest integer keeping it at most q0/2^ratio).
     pub fn level0_scale(&self) -> f64 {
         self.delta0
     }
