@@ -260,6 +260,19 @@ fn refusals_are_clear_errors() {
             "automorphism (the Galois key is truncated below the ciphertext): needs level >= {top}, operand is at level {level}"
         ))
     );
+    // a design the circuit does not implement
+    let mut config = BOOT_TEST_N10.config(512);
+    config.eval_mod.arcsine_degree = 3;
+    assert_eq!(
+        Bootstrapper::new(&b.f.params, config)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(
+            "invalid bootstrap configuration: the arcsine correction (degree 3) is not \
+             implemented in the homomorphic EvalMod; use arcsine_degree 0"
+                .into()
+        )
+    );
     // a chain too short for the circuit
     let plain = ensi_runtime::ckks::scheme::params::TEST_INSECURE_N10
         .params()

@@ -18,6 +18,7 @@ pub struct BootstrapConfig {
     pub stc_levels: usize,
     /// The EvalMod design. `k` must be at least `h/2 + 1` (= 17 for h = 32): with the
     /// encapsulation the integer part I of ModRaise is at most h/2 in absolute value.
+    /// `arcsine_degree` must be 0 (the correction is not implemented homomorphically yet).
     pub eval_mod: EvalModParams,
     /// Hamming weight of the ephemeral secret (32).
     pub hamming_weight: u32,

@@ -156,6 +156,13 @@ impl Bootstrapper {
                 config.eval_mod.k
             )));
         }
+        if config.eval_mod.arcsine_degree > 1 {
+            return Err(BootstrapError::Config(format!(
+                "the arcsine correction (degree {}) is not implemented in the homomorphic \
+                 EvalMod; use arcsine_degree 0",
+                config.eval_mod.arcsine_degree
+            )));
+        }
         if config.cts_levels == 0 || config.stc_levels == 0 {
             return Err(BootstrapError::Config(
                 "CoeffsToSlots and SlotsToCoeffs need at least one level each".into(),
