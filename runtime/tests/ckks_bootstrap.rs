@@ -153,6 +153,8 @@ fn plan_levels_and_keys_are_exact() {
     // Exactly the Galois keys the circuit names, plus relinearization and encapsulation.
     assert_eq!(b.keys.galois_elements(), b.boot.galois_elements());
     assert_eq!(b.keys.key_count(), b.boot.galois_elements().len() + 3);
+    assert_eq!(b.keys.key_count(), b.boot.key_count());
+    assert_eq!(b.keys.size_bytes(), b.boot.key_bytes());
     // StC-only keys are truncated to the StC levels.
     let truncated = b
         .keys

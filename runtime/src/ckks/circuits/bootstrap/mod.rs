@@ -333,6 +333,31 @@ impl Bootstrapper {
         &self.requirements
     }
 
+    /// Number of switching keys the circuit uses (Galois, relinearization, the two
+    /// encapsulation keys).
+    pub fn key_count(&self) -> usize {
+        self.galois_elements().len() + 3
+    }
+
+    /// Bytes the keys of `key_requirements()` hold in memory once generated (both parts of
+    /// every digit; files hold half: the b parts and seeds), without generating them.
+    pub fn key_bytes(&self) -> usize {
+        let ring = self.params.ring();
+        let n = self.params.n();
+        let special = ring.p().len();
+        let key_at = |level: usize| ring.digits_at_level(level) * 2 * (level + 1 + special) * n * 8;
+        let top = self.params.max_level();
+        self.requirements
+            .iter()
+            .map(|r| match *r {
+                BootstrapKeyRequirement::Galois { level, .. } => key_at(level),
+                BootstrapKeyRequirement::Relinearization => key_at(top),
+                // s' -> s over all of Q*P; s -> s' over q0 and p0 (one digit).
+                BootstrapKeyRequirement::Encapsulation { .. } => key_at(top) + 2 * 2 * n * 8,
+            })
+            .sum()
+    }
+
     /// The Galois elements the circuit uses (rotations of CtS, StC and the trace, and
     /// conjugation), ascending.
     pub fn galois_elements(&self) -> Vec<u64> {
