@@ -1,7 +1,9 @@
-//! Leveled circuits over the scheme: linear transforms (BSGS with double hoisting) and Chebyshev polynomial evaluation at an exact target scale.
+//! Leveled circuits over the scheme: linear transforms (BSGS with double hoisting), Chebyshev polynomial evaluation at an exact target scale, and bootstrapping.
 
+pub mod bootstrap;
 pub mod lintrans;
 pub mod polynomial;
 
+pub use bootstrap::{BootstrapConfig, Bootstrapper};
 pub use lintrans::LinearTransform;
 pub use polynomial::{ChebyshevEvaluation, PolynomialEvaluator};

@@ -631,17 +631,77 @@ impl<'k> Evaluator<'k> {
         self.finish_galois(ct, e0, e1, g)
     }
 
+    /// Switches the secret of `ct` with an arbitrary switching key from u to v (a
+    /// ciphertext under u becomes one under v): hybrid key switch of c1, no automorphism.
+    /// The key must serve the ciphertext's level (see `SwitchingKey::level`).
+    pub fn switch_key(&self, ct: &Ciphertext, key: &SwitchingKey) -> Result<Ciphertext, Error> {
+        self.check_ct(ct)?;
+        if key.level() < ct.level {
+            return Err(Error::LevelTooLow {
+                op: "key switch (the key is truncated below the ciphertext)",
+                level: key.level(),
+                needed: ct.level,
+            });
+        }
+        let decomposed = self.decompose_poly(&ct.c1);
+        let (mut e0, mut e1) = self.key_product(&decomposed, key);
+        self.recycle(decomposed);
+        let ring = self.params.ring();
+        let mut c0 = ct.c0.clone();
+        ring.mod_down_into(&mut e0, &mut c0, true);
+        let mut c1 = self.take(ct.level + 1, false);
+        ring.mod_down_into(&mut e1, &mut c1, false);
+        self.give(e0);
+        self.give(e1);
+        Ok(Ciphertext::from_parts(
+            c0,
+            c1,
+            ct.scale,
+            ct.slots,
+            ct.params_hash,
+        ))
+    }
+
+    /// ct * i in every slot: multiplication by the monomial X^(N/2) (exact, no level, no
+    /// scale change).
+    pub fn mul_by_i(&self, ct: &Ciphertext) -> Result<Ciphertext, Error> {
+        self.check_ct(ct)?;
+        let ring = self.params.ring();
+        let n = ring.n();
+        let mut coeffs = vec![0i64; n];
+        coeffs[n / 2] = 1;
+        let mut monomial = RnsPoly::from_i64_coeffs(ring, &coeffs, ct.level + 1, false)?;
+        monomial.ntt(ring);
+        let mut out = ct.clone();
+        out.c0.mul_assign(ring, &monomial);
+        out.c1.mul_assign(ring, &monomial);
+        out.c1_seed = None;
+        Ok(out)
+    }
+
+    /// The Galois key of g, refusing a key truncated below `level` (keys generated for
+    /// the lower levels of a circuit, see `KeyGenerator::galois_key_at_level`).
     fn galois_key(
         &self,
         g: GaloisElement,
+        level: usize,
         what: impl FnOnce() -> String,
     ) -> Result<&'k SwitchingKey, Error> {
-        self.keys
+        let key = self
+            .keys
             .galois(g.value())
             .ok_or_else(|| Error::MissingGaloisKey {
                 what: what(),
                 galois_element: g.value(),
-            })
+            })?;
+        if key.level() < level {
+            return Err(Error::LevelTooLow {
+                op: "automorphism (the Galois key is truncated below the ciphertext)",
+                level: key.level(),
+                needed: level,
+            });
+        }
+        Ok(key)
     }
 
     /// The Galois element of a left rotation by `steps` of `slots` slots that has a key
@@ -668,7 +728,7 @@ impl<'k> Evaluator<'k> {
         if g.value() == 1 {
             return Ok(ct.clone());
         }
-        let key = self.galois_key(g, || format!("Galois element {}", g.value()))?;
+        let key = self.galois_key(g, ct.level, || format!("Galois element {}", g.value()))?;
         Ok(self.switch_and_permute(ct, key, g))
     }
 
@@ -679,7 +739,7 @@ impl<'k> Evaluator<'k> {
         if g.value() == 1 {
             return Ok(ct.clone());
         }
-        let key = self.galois_key(g, || format!("rotation by {steps}"))?;
+        let key = self.galois_key(g, ct.level, || format!("rotation by {steps}"))?;
         Ok(self.switch_and_permute(ct, key, g))
     }
 
@@ -687,7 +747,7 @@ impl<'k> Evaluator<'k> {
     pub fn conjugate(&self, ct: &Ciphertext) -> Result<Ciphertext, Error> {
         self.check_ct(ct)?;
         let g = self.params.ring().conjugation();
-        let key = self.galois_key(g, || "conjugation".into())?;
+        let key = self.galois_key(g, ct.level, || "conjugation".into())?;
         Ok(self.switch_and_permute(ct, key, g))
     }
 
@@ -706,7 +766,7 @@ impl<'k> Evaluator<'k> {
                 if g.value() == 1 {
                     return Ok(ct.clone());
                 }
-                let key = self.galois_key(g, || format!("rotation by {k}"))?;
+                let key = self.galois_key(g, ct.level, || format!("rotation by {k}"))?;
                 let (e0, e1) = self.key_product(&decomposed, key);
                 Ok(self.finish_galois(ct, e0, e1, g))
             })
@@ -757,7 +817,7 @@ impl<'k> Evaluator<'k> {
             let lifted = self.lift_times_p(ct);
             return Ok(lifted);
         }
-        let key = self.galois_key(g, || format!("rotation by {steps}"))?;
+        let key = self.galois_key(g, ct.level, || format!("rotation by {steps}"))?;
         let (mut d0, d1) = self.key_product(decomposed, key);
         d0.add_assign(ring, p_c0);
         let mut c0 = self.take(ct.level + 1, true);

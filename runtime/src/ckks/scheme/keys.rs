@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -19,7 +20,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::ckks::arith::sampling::{
     gaussian_poly, os_rng, ternary_coeffs, ternary_fixed_weight_coeffs,
 };
-use crate::ckks::arith::{GaloisElement, Representation, RnsPoly};
+use crate::ckks::arith::{GaloisElement, Representation, RingContext, RnsPoly};
 
 use super::Error;
 use super::params::{Params, SecretDistribution, Security, hex_prefix};
@@ -181,20 +182,97 @@ impl SwitchingKey {
         blake3::derive_key("ensi ckks switching-key digit a v1", &input)
     }
 
-    /// Expands the `a` of every digit from the seed.
-    pub(crate) fn expand_a(params: &Params, seed: &[u8; 32], digits: usize) -> Vec<RnsPoly> {
+    /// Expands the `a` of every digit of a key truncated to `level` (Q limbs 0..=level, P).
+    pub(crate) fn expand_a_at(
+        params: &Params,
+        seed: &[u8; 32],
+        digits: usize,
+        level: usize,
+    ) -> Vec<RnsPoly> {
         let ring = params.ring();
         (0..digits)
             .map(|j| {
                 RnsPoly::uniform_from_seed(
                     ring,
                     &Self::digit_seed(seed, j),
-                    params.max_level() + 1,
+                    level + 1,
                     true,
                     Representation::Evaluation,
                 )
             })
             .collect()
+    }
+
+    /// The highest level this key serves (its Q limbs minus one): the top level, or less
+    /// for a key generated truncated.
+    pub fn level(&self) -> usize {
+        self.b.first().map_or(0, |b| b.q_limbs().saturating_sub(1))
+    }
+}
+
+/// The two switching keys of the sparse-secret encapsulation (Bossuat, Troncoso-Pastoriza,
+/// Hubaux, eprint 2022/024): the dense secret s to an ephemeral sparse secret s' of Hamming
+/// weight h over the ring of q_0 and p_0 only (an RLWE sample under s' must not live at a
+/// large modulus: log2(q_0 p_0) ~ 121 bits, as Lattigo's), and s' back to s over all of
+/// Q*P.
+#[derive(Clone)]
+pub struct EncapsulationKeys {
+    /// Hamming weight of the ephemeral secret.
+    pub(crate) hamming_weight: u32,
+    /// The ring of q_0 and p_0 the dense-to-sparse key lives in.
+    pub(crate) sparse_ring: Arc<RingContext>,
+    /// s -> s' over q_0 p_0 (one digit; polynomials of `sparse_ring`).
+    pub(crate) to_sparse: SwitchingKey,
+    /// s' -> s, every level.
+    pub(crate) to_dense: SwitchingKey,
+}
+
+impl PartialEq for EncapsulationKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.hamming_weight == other.hamming_weight
+            && self.to_sparse == other.to_sparse
+            && self.to_dense == other.to_dense
+    }
+}
+
+/// The ring of q_0 and p_0 of a parameter set (where the dense-to-sparse key lives).
+pub(crate) fn sparse_ring(params: &Params) -> Result<Arc<RingContext>, Error> {
+    let ring = params.ring();
+    let q0 = ring.q()[0].value();
+    let p0 = ring.p()[0].value();
+    Ok(RingContext::new(params.log_n(), &[q0], &[p0], 1)?)
+}
+
+impl fmt::Debug for EncapsulationKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncapsulationKeys(h = {})", self.hamming_weight)
+    }
+}
+
+impl EncapsulationKeys {
+    /// Hamming weight of the ephemeral sparse secret.
+    pub fn hamming_weight(&self) -> u32 {
+        self.hamming_weight
+    }
+
+    /// The key from the dense secret to the sparse one (over q_0 p_0 only).
+    pub fn to_sparse(&self) -> &SwitchingKey {
+        &self.to_sparse
+    }
+
+    /// The ring of q_0 and p_0 of the dense-to-sparse key.
+    pub fn sparse_ring(&self) -> &Arc<RingContext> {
+        &self.sparse_ring
+    }
+
+    /// The key from the sparse secret back to the dense one.
+    pub fn to_dense(&self) -> &SwitchingKey {
+        &self.to_dense
+    }
+
+    /// Bytes held in memory by both keys.
+    pub fn size_bytes(&self) -> usize {
+        self.to_sparse.size_bytes() + self.to_dense.size_bytes()
     }
 }
 
@@ -206,6 +284,8 @@ pub struct EvaluationKeys {
     pub(crate) security: Security,
     pub(crate) relin: Option<SwitchingKey>,
     pub(crate) galois: BTreeMap<u64, SwitchingKey>,
+    /// The sparse-secret encapsulation keys of bootstrapping, if generated.
+    pub(crate) encapsulation: Option<EncapsulationKeys>,
 }
 
 impl fmt::Debug for EvaluationKeys {
@@ -215,6 +295,7 @@ impl fmt::Debug for EvaluationKeys {
             .field("security", &self.security.label())
             .field("relin", &self.relin.is_some())
             .field("galois_elements", &self.galois.keys().collect::<Vec<_>>())
+            .field("encapsulation", &self.encapsulation)
             .finish()
     }
 }
@@ -227,6 +308,7 @@ impl EvaluationKeys {
             security: params.security(),
             relin: None,
             galois: BTreeMap::new(),
+            encapsulation: None,
         }
     }
 
@@ -265,13 +347,34 @@ impl EvaluationKeys {
         self.galois.insert(g, key);
     }
 
+    /// The sparse-secret encapsulation keys, if present.
+    pub fn encapsulation(&self) -> Option<&EncapsulationKeys> {
+        self.encapsulation.as_ref()
+    }
+
+    /// Adds (or replaces) the encapsulation keys.
+    pub fn set_encapsulation(&mut self, keys: EncapsulationKeys) {
+        self.encapsulation = Some(keys);
+    }
+
+    /// Number of switching keys (relinearization, Galois, encapsulation).
+    pub fn key_count(&self) -> usize {
+        usize::from(self.relin.is_some())
+            + self.galois.len()
+            + 2 * usize::from(self.encapsulation.is_some())
+    }
+
     /// Bytes held in memory by every key.
     pub fn size_bytes(&self) -> usize {
         self.relin
             .iter()
             .chain(self.galois.values())
             .map(SwitchingKey::size_bytes)
-            .sum()
+            .sum::<usize>()
+            + self
+                .encapsulation
+                .as_ref()
+                .map_or(0, EncapsulationKeys::size_bytes)
     }
 }
 
@@ -392,13 +495,29 @@ impl KeyGenerator {
 
     /// A switching key from `u` to `v` (both over Q*P, Evaluation domain).
     fn switching_key(&mut self, u: &RnsPoly, v: &RnsPoly) -> SwitchingKey {
+        let level = self.params.max_level();
+        self.switching_key_at(u, v, level)
+    }
+
+    /// A switching key from `u` to `v` truncated to `level`: Q limbs 0..=level and P,
+    /// the digits of that level (`u` and `v` over all of Q*P; only their first limbs and
+    /// P are read).
+    fn switching_key_at(&mut self, u: &RnsPoly, v: &RnsPoly, level: usize) -> SwitchingKey {
         let params = self.params.clone();
         let ring = params.ring();
-        let level = params.max_level();
         let q_limbs = level + 1;
         let digits = ring.digits_at_level(level);
         let seed = self.fresh_seed();
-        let a = SwitchingKey::expand_a(&params, &seed, digits);
+        let a = SwitchingKey::expand_a_at(&params, &seed, digits, level);
+        let truncate = |p: &RnsPoly| {
+            let mut t = p.clone();
+            if t.q_limbs() > q_limbs {
+                t.truncate_q_limbs(q_limbs);
+            }
+            t
+        };
+        let mut u = truncate(u);
+        let mut v = truncate(v);
         let b = a
             .iter()
             .enumerate()
@@ -406,7 +525,7 @@ impl KeyGenerator {
                 let range = ring.digit_range(level, j);
                 let mut b_j = gaussian_poly(ring, &mut self.rng, q_limbs, true);
                 b_j.ntt(ring);
-                b_j.sub_assign(ring, &a_j.mul(ring, v));
+                b_j.sub_assign(ring, &a_j.mul(ring, &v));
                 let gadget: Vec<u64> = (0..u.num_limbs())
                     .map(|i| {
                         if range.contains(&i) {
@@ -423,6 +542,8 @@ impl KeyGenerator {
                 b_j
             })
             .collect();
+        u.zeroize();
+        v.zeroize();
         SwitchingKey { seed, b, a }
     }
 
@@ -445,6 +566,69 @@ impl KeyGenerator {
         let mut permuted = s.automorphism(&ring, inverse);
         let key = self.switching_key(&s, &permuted);
         permuted.zeroize();
+        Ok(key)
+    }
+
+    /// The sparse-secret encapsulation keys of bootstrapping: a fresh ephemeral secret s'
+    /// with exactly `hamming_weight` coefficients in {-1, 1}, the key s -> s' over q_0*P
+    /// only, and s' -> s over all of Q*P. s' is wiped once both keys exist.
+    pub fn encapsulation_keys(&mut self, hamming_weight: u32) -> Result<EncapsulationKeys, Error> {
+        let ring = self.params.ring().clone();
+        let coeffs = ternary_fixed_weight_coeffs(&mut self.rng, ring.n(), hamming_weight as usize)?;
+        let mut sparse =
+            RnsPoly::from_i64_coeffs(&ring, &coeffs, self.params.max_level() + 1, true)?;
+        sparse.ntt(&ring);
+        let dense = self.secret().poly_qp.clone();
+        let to_dense = self.switching_key(&sparse, &dense);
+        sparse.zeroize();
+        let mut dense = dense;
+        dense.zeroize();
+
+        // s -> s' in the ring of q_0 and p_0: b = -a s' + e + (p_0 mod q_0, 0) s.
+        let small = sparse_ring(&self.params)?;
+        let mut sparse = RnsPoly::from_i64_coeffs(&small, &coeffs, 1, true)?;
+        sparse.ntt(&small);
+        drop(coeffs);
+        let dense_coeffs: Zeroizing<Vec<i64>> =
+            Zeroizing::new(self.secret().coeffs.iter().map(|&c| i64::from(c)).collect());
+        let mut dense = RnsPoly::from_i64_coeffs(&small, &dense_coeffs, 1, true)?;
+        dense.ntt(&small);
+        let seed = self.fresh_seed();
+        let a = expand_sparse_a(&small, &seed);
+        let mut b = gaussian_poly(&small, &mut self.rng, 1, true);
+        b.ntt(&small);
+        b.sub_assign(&small, &a.mul(&small, &sparse));
+        dense.mul_scalar_assign(&small, &[small.p_mod_q()[0], 0]);
+        b.add_assign(&small, &dense);
+        sparse.zeroize();
+        dense.zeroize();
+        Ok(EncapsulationKeys {
+            hamming_weight,
+            sparse_ring: small,
+            to_sparse: SwitchingKey {
+                seed,
+                b: vec![b],
+                a: vec![a],
+            },
+            to_dense,
+        })
+    }
+
+    /// The Galois key of element g truncated to `level` (for rotations used only at or
+    /// below that level, e.g. by SlotsToCoeffs): smaller in memory and in files.
+    pub fn galois_key_at_level(
+        &mut self,
+        g: GaloisElement,
+        level: usize,
+    ) -> Result<SwitchingKey, Error> {
+        let ring = self.params.ring().clone();
+        let inverse = ring.galois_element(galois_inverse(g.value(), 2 * ring.n() as u64))?;
+        let s = self.secret().poly_qp.clone();
+        let mut permuted = s.automorphism(&ring, inverse);
+        let key = self.switching_key_at(&s, &permuted, level.min(self.params.max_level()));
+        permuted.zeroize();
+        let mut s = s;
+        s.zeroize();
         Ok(key)
     }
 
@@ -484,6 +668,17 @@ impl KeyGenerator {
         }
         Ok(keys)
     }
+}
+
+/// The `a` of the dense-to-sparse key from its seed, in the ring of q_0 and p_0.
+pub(crate) fn expand_sparse_a(small: &RingContext, seed: &[u8; 32]) -> RnsPoly {
+    RnsPoly::uniform_from_seed(
+        small,
+        &SwitchingKey::digit_seed(seed, 0),
+        1,
+        true,
+        Representation::Evaluation,
+    )
 }
 
 /// g^-1 mod 2N for odd g (the unit group mod 2N has order N, so g^(N-1) = g^-1).
@@ -555,6 +750,9 @@ mod tests {
         assert_eq!(ka.galois_elements().len(), 3);
         // a of each digit is the seed's expansion.
         let relin = ka.relin().expect("relin");
-        assert!(SwitchingKey::expand_a(&params, &relin.seed, relin.digits()) == relin.a);
+        assert!(
+            SwitchingKey::expand_a_at(&params, &relin.seed, relin.digits(), params.max_level())
+                == relin.a
+        );
     }
 }

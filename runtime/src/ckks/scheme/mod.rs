@@ -15,7 +15,9 @@ pub use encoder::Encoder;
 pub use encryption::{Decryptor, Encryptor};
 pub use error::Error;
 pub use evaluator::{Decomposed, Evaluator, ExtendedCiphertext};
-pub use keys::{EvaluationKeys, KeyGenerator, PublicKey, SecretKey, SwitchingKey};
+pub use keys::{
+    EncapsulationKeys, EvaluationKeys, KeyGenerator, PublicKey, SecretKey, SwitchingKey,
+};
 pub use params::{
     NamedSet, Params, ParamsError, ParamsLiteral, SecretDistribution, Security, SparseEstimate,
 };

@@ -312,10 +312,19 @@ impl Params {
         // FLEXIBLEAUTO (Kim, Papadimitriou, Polyakov, eprint 2020/1118): the scale follows
         // the actual primes, Delta_{l-1} = Delta_l^2 / q_l, so that a product rescaled by
         // q_l lands exactly on the default scale of the level below.
+        //
+        // The chain of exact scales is anchored at the top of the run of `log_scale`-bit
+        // primes above q_0 (all of them for a plain chain; the user levels of a
+        // bootstrapping chain, whose larger primes above are the bootstrap's own and carry
+        // the nominal 2^log_scale).
         let top = ring.max_level();
-        let mut scales = vec![0.0; top + 1];
-        scales[top] = 2f64.powi(literal.log_scale as i32);
-        for l in (1..=top).rev() {
+        let anchor = literal.log_q[1..]
+            .iter()
+            .take_while(|&&b| b == literal.log_scale)
+            .count();
+        let anchor = if anchor == 0 { top } else { anchor };
+        let mut scales = vec![2f64.powi(literal.log_scale as i32); top + 1];
+        for l in (1..=anchor).rev() {
             scales[l - 1] = scales[l] * scales[l] / ring.q()[l].value() as f64;
         }
         let hash = params_hash(literal, &ring, security);
@@ -382,7 +391,9 @@ impl Params {
         self.inner.ring.digits_at_level(self.max_level())
     }
 
-    /// The default (exact) scale at `level`: 2^log_scale at L, then Delta_l^2 / q_l.
+    /// The default (exact) scale at `level`: 2^log_scale at the anchor (L, or the top user
+    /// level of a bootstrapping chain: the highest level l with q_1..q_l all `log_scale`
+    /// bits), then Delta_l^2 / q_l below; 2^log_scale above the anchor.
     ///
     /// # Panics
     /// If `level > L`.

@@ -16,7 +16,9 @@ use crate::ckks::arith::{Representation, RnsPoly};
 use super::ciphertext::Ciphertext;
 #[cfg(feature = "serialize-secret")]
 use super::keys::SecretKey;
-use super::keys::{EvaluationKeys, PublicKey, SwitchingKey};
+use super::keys::{
+    EncapsulationKeys, EvaluationKeys, PublicKey, SwitchingKey, expand_sparse_a, sparse_ring,
+};
 use super::params::{Params, ParamsLiteral, Security, hex_prefix};
 
 /// File magic.
@@ -321,6 +323,14 @@ impl<'a> Reader<'a> {
     fn u8(&mut self) -> Result<u8, SerializeError> {
         Ok(self.take(1)?[0])
     }
+    /// The Q-limb count of the polynomial that follows, without consuming it.
+    fn peek_q_limbs(&self) -> Result<usize, SerializeError> {
+        let b = self
+            .bytes
+            .get(..4)
+            .ok_or_else(|| self.malformed("body ends inside a polynomial header"))?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
     fn u32(&mut self) -> Result<u32, SerializeError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -453,17 +463,26 @@ fn write_switching_key(w: &mut Writer, key: &SwitchingKey) {
 fn read_switching_key(r: &mut Reader<'_>, params: &Params) -> Result<SwitchingKey, SerializeError> {
     let seed = r.seed()?;
     let digits = r.u32()? as usize;
-    if digits != params.dnum() {
+    // A key may be truncated to a level below the top (its polynomials say which); the
+    // digit count must be that level's.
+    let q_limbs = r.peek_q_limbs()?;
+    if q_limbs == 0 || q_limbs > params.max_level() + 1 {
         return Err(r.malformed(format!(
-            "{digits} key digits, the parameters have {}",
-            params.dnum()
+            "a switching key with {q_limbs} Q limbs (the chain has {})",
+            params.max_level() + 1
         )));
     }
-    let q_limbs = params.max_level() + 1;
+    let level = q_limbs - 1;
+    let expected = params.ring().digits_at_level(level);
+    if digits != expected {
+        return Err(r.malformed(format!(
+            "{digits} key digits, the parameters have {expected} at level {level}"
+        )));
+    }
     let b = (0..digits)
         .map(|_| r.poly(params, q_limbs, true))
         .collect::<Result<Vec<_>, _>>()?;
-    let a = SwitchingKey::expand_a(params, &seed, digits);
+    let a = SwitchingKey::expand_a_at(params, &seed, digits, level);
     Ok(SwitchingKey { seed, b, a })
 }
 
@@ -482,6 +501,13 @@ pub fn evaluation_keys_to_bytes(keys: &EvaluationKeys) -> Vec<u8> {
     for (&g, k) in &keys.galois {
         w.u64(g);
         write_switching_key(&mut w, k);
+    }
+    // Optional trailing section: the bootstrapping encapsulation keys.
+    if let Some(e) = &keys.encapsulation {
+        w.u8(1);
+        w.u32(e.hamming_weight);
+        write_switching_key(&mut w, &e.to_sparse);
+        write_switching_key(&mut w, &e.to_dense);
     }
     encode_container(Kind::EvaluationKeys, keys.params_hash, &w.0)
 }
@@ -515,12 +541,58 @@ pub fn evaluation_keys_from_bytes(
             return Err(r.malformed(format!("Galois element {g} appears twice")));
         }
     }
+    let encapsulation = if r.bytes.is_empty() {
+        None
+    } else {
+        match r.u8()? {
+            1 => {
+                let hamming_weight = r.u32()?;
+                let small = sparse_ring(params).map_err(|e| r.malformed(e.to_string()))?;
+                let seed = r.seed()?;
+                if r.u32()? != 1 {
+                    return Err(r.malformed("the dense-to-sparse key has one digit"));
+                }
+                let (q_limbs, special) = (r.u32()?, r.u8()?);
+                if (q_limbs, special) != (1, 1) {
+                    return Err(r.malformed(format!(
+                        "dense-to-sparse key polynomial with {q_limbs} Q limbs (P: {special}), \
+                         expected q_0 and p_0"
+                    )));
+                }
+                let raw = r.take(2 * small.n() * 8)?;
+                let data: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|c| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        u64::from_le_bytes(a)
+                    })
+                    .collect();
+                let b = RnsPoly::from_limbs(&small, data, 1, true, Representation::Evaluation)
+                    .map_err(|e| r.malformed(e.to_string()))?;
+                let a = expand_sparse_a(&small, &seed);
+                let to_dense = read_switching_key(&mut r, params)?;
+                Some(EncapsulationKeys {
+                    hamming_weight,
+                    sparse_ring: small,
+                    to_sparse: SwitchingKey {
+                        seed,
+                        b: vec![b],
+                        a: vec![a],
+                    },
+                    to_dense,
+                })
+            }
+            v => return Err(r.malformed(format!("encapsulation flag {v}"))),
+        }
+    };
     r.finish()?;
     Ok(EvaluationKeys {
         params_hash: hash,
         security,
         relin,
         galois,
+        encapsulation,
     })
 }
 
