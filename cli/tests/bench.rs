@@ -49,7 +49,10 @@ fn prints_the_table_and_marks_the_insecure_set() {
     // One wall and one CPU row for the one thread count.
     assert!(out.contains("| TEST_INSECURE_N10 | 1 | wall |"), "{out}");
     assert!(out.contains("| TEST_INSECURE_N10 | 1 | cpu |"), "{out}");
-    assert!(out.contains("security=INSECURE — FOR TESTING ONLY"), "{out}");
+    assert!(
+        out.contains("security=INSECURE — FOR TESTING ONLY"),
+        "{out}"
+    );
     // The peers were measured at N = 2^16 only: no ratios for another ring.
     assert!(!out.contains("peer / ensi"), "{out}");
     assert!(
@@ -86,7 +89,10 @@ fn json_has_the_peers_keys_for_each_thread_count() {
         // (max, mean) bits; a fresh encryption at a 40-bit scale is far above 20 bits.
         let enc = report["prec_enc"].as_array().expect("prec_enc pair");
         assert!(enc[1].as_f64().expect("mean bits") > 20.0, "{report}");
-        assert_eq!(report["prec_mul"].as_array().expect("prec_mul pair").len(), 2);
+        assert_eq!(
+            report["prec_mul"].as_array().expect("prec_mul pair").len(),
+            2
+        );
         assert_eq!(report["mem_mib"].as_array().expect("mem_mib pair").len(), 2);
         assert_eq!(report["params"]["N"], 1024);
         assert_eq!(report["params"]["security"], "INSECURE — FOR TESTING ONLY");
@@ -117,7 +123,12 @@ fn bad_arguments_are_usage_errors() {
     ];
     for (args, message) in cases {
         let result = ensi(args);
-        assert_eq!(result.status.code(), Some(2), "{args:?}: {}", stderr(&result));
+        assert_eq!(
+            result.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&result)
+        );
         assert!(
             stderr(&result).contains(message),
             "{args:?}: wanted {message:?} in\n{}",
@@ -127,7 +138,86 @@ fn bad_arguments_are_usage_errors() {
     // The set names are listed for the user.
     let result = ensi(&["bench", "ckks", "--set", "N16"]);
     assert!(
-        stderr(&result).contains("N16_QP1165_PEERS") && stderr(&result).contains("TEST_INSECURE_N10"),
+        stderr(&result).contains("N16_QP1165_PEERS")
+            && stderr(&result).contains("TEST_INSECURE_N10"),
+        "{}",
+        stderr(&result)
+    );
+}
+
+#[test]
+fn bench_bootstrap_prints_its_table_on_the_small_test_set() {
+    let result = ensi(&[
+        "bench",
+        "bootstrap",
+        "--set",
+        "TEST_INSECURE_BOOT_N10",
+        "--slots",
+        "4",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let out = stdout(&result);
+    assert!(out.contains("TEST_INSECURE_BOOT_N10"), "{out}");
+    assert!(
+        stderr(&result).contains("INSECURE set for testing only"),
+        "{}",
+        stderr(&result)
+    );
+    let json = ensi(&[
+        "bench",
+        "bootstrap",
+        "--set",
+        "TEST_INSECURE_BOOT_N10",
+        "--slots",
+        "4",
+        "--json",
+    ]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let row = &rows[0];
+    for key in [
+        "bootstrap_s",
+        "prec_mean_bits",
+        "prec_worst_bits",
+        "levels_after",
+        "key_count",
+        "key_bytes",
+    ] {
+        assert!(row.get(key).is_some(), "no {key} in {row}");
+    }
+    assert!(
+        row["prec_mean_bits"].as_f64().expect("number") > 10.0,
+        "{row}"
+    );
+}
+
+#[test]
+fn bench_bootstrap_refuses_bad_slot_counts() {
+    let result = ensi(&[
+        "bench",
+        "bootstrap",
+        "--set",
+        "TEST_INSECURE_BOOT_N10",
+        "--slots",
+        "3",
+    ]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        stderr(&result).contains("3 is not a power of two"),
+        "{}",
+        stderr(&result)
+    );
+    let result = ensi(&[
+        "bench",
+        "bootstrap",
+        "--set",
+        "TEST_INSECURE_BOOT_N10",
+        "--slots",
+        "1024",
+    ]);
+    assert_eq!(result.status.code(), Some(65));
+    assert!(
+        stderr(&result).contains("--slots 1024: at most N/2 = 512"),
         "{}",
         stderr(&result)
     );

@@ -1,7 +1,11 @@
-//! `ensi bench`: benchmarks of the runtime, one subcommand per component (`ensi bench ckks`: the CKKS operations at a named set -> a table with the peers' ratios, or the peers' JSON keys).
+//! `ensi bench`: benchmarks of the runtime, one subcommand per component (`ensi bench ckks`: the CKKS operations at a named set -> a table with the peers' ratios, or the peers' JSON keys; `ensi bench bootstrap`: one bootstrap per slot and thread count -> time, precision, levels after, keys, memory).
 
 use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
+use ensi_runtime::ckks::circuits::bootstrap::BOOTSTRAP_SETS;
+use ensi_runtime::ckks::circuits::bootstrap::bench::{
+    BootstrapBenchConfig, bootstrap_table, run_bootstrap_bench,
+};
 use ensi_runtime::ckks::scheme::NamedSet;
 use ensi_runtime::ckks::scheme::bench::{
     BenchConfig, BenchReport, peer_ratios, retain_freed_memory, run_bench, text_table,
@@ -25,6 +29,45 @@ pub enum Target {
     /// and CPU milliseconds, precision and memory, as shared/peers/ckks_peers.py measures
     /// the other libraries.
     Ckks(CkksArgs),
+    /// CKKS bootstrapping: key generation and one bootstrap per slot and thread count, with
+    /// precision on uniform values, levels left, key count and memory, peak RSS.
+    Bootstrap(BootstrapArgs),
+}
+
+/// Arguments of `ensi bench bootstrap`.
+#[derive(Debug, clap::Args)]
+pub struct BootstrapArgs {
+    /// Bootstrapping parameter set (the TEST_INSECURE_* chains are small, insecure rings for tests).
+    #[arg(long, default_value = "N16_QP1726_BOOT", value_parser = bootstrap_set_names())]
+    pub set: String,
+
+    /// Slot counts, comma separated (powers of two up to N/2; default N/2).
+    #[arg(long, value_delimiter = ',', value_parser = power_of_two)]
+    pub slots: Vec<usize>,
+
+    /// Thread counts, comma separated: one run in a dedicated pool of each size.
+    #[arg(long, value_delimiter = ',', default_value = "1",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Vec<u16>,
+
+    /// Timed bootstraps per configuration (the median is reported).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub reps: u32,
+
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn power_of_two(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n.is_power_of_two() => Ok(n),
+        _ => Err(format!("{text} is not a power of two")),
+    }
+}
+
+fn bootstrap_set_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(BOOTSTRAP_SETS.iter().map(|s| s.params.name))
 }
 
 /// Arguments of `ensi bench ckks`.
@@ -57,7 +100,64 @@ fn set_names() -> PossibleValuesParser {
 pub fn run(args: &Args) -> Result<(), Failure> {
     match &args.target {
         Target::Ckks(ckks) => run_ckks(ckks),
+        Target::Bootstrap(bootstrap) => run_bootstrap(bootstrap),
     }
+}
+
+fn run_bootstrap(args: &BootstrapArgs) -> Result<(), Failure> {
+    // Before any worker thread exists, so that every thread shares the one arena.
+    retain_freed_memory();
+    let set = BOOTSTRAP_SETS
+        .into_iter()
+        .find(|s| s.params.name == args.set)
+        .ok_or_else(|| {
+            Failure::new(
+                Code::Software,
+                anyhow::anyhow!("unknown set {} passed the parser", args.set),
+            )
+        })?;
+    let max_slots = 1usize << (set.params.log_n - 1);
+    if let Some(&bad) = args.slots.iter().find(|&&s| s > max_slots) {
+        return Err(Failure::new(
+            Code::DataError,
+            anyhow::anyhow!(
+                "--slots {bad}: at most N/2 = {max_slots} for {}",
+                set.params.name
+            ),
+        ));
+    }
+    if set.params.insecure {
+        eprintln!(
+            "warning: {} is an INSECURE set for testing only; its timings say nothing about \
+             a 128-bit set",
+            set.params.name
+        );
+    }
+    let config = BootstrapBenchConfig {
+        set,
+        slots: if args.slots.is_empty() {
+            vec![max_slots]
+        } else {
+            args.slots.clone()
+        },
+        threads: args.threads.iter().map(|&t| usize::from(t)).collect(),
+        reps: args.reps as usize,
+    };
+    let rows = run_bootstrap_bench(&config).map_err(|error| {
+        Failure::new(
+            Code::Software,
+            anyhow::Error::new(error)
+                .context(format!("bootstrapping benchmark of {}", set.params.name)),
+        )
+    })?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&rows)
+            .map_err(|error| Failure::new(Code::Software, error))?;
+        println!("{text}");
+    } else {
+        print!("{}", bootstrap_table(&rows));
+    }
+    Ok(())
 }
 
 fn run_ckks(args: &CkksArgs) -> Result<(), Failure> {
@@ -87,8 +187,10 @@ fn run_ckks(args: &CkksArgs) -> Result<(), Failure> {
         let report = run_bench(&config).map_err(|error| {
             Failure::new(
                 Code::Software,
-                anyhow::Error::new(error)
-                    .context(format!("benchmark of {} with {threads} thread(s)", set.name)),
+                anyhow::Error::new(error).context(format!(
+                    "benchmark of {} with {threads} thread(s)",
+                    set.name
+                )),
             )
         })?;
         reports.push(report);
@@ -128,7 +230,9 @@ fn render(set: NamedSet, reps: u32, reports: &[BenchReport]) -> String {
                  shared/peers/RESULTS.md):\n",
             );
             for (peer, op, ms, ratio) in peer_ratios(report) {
-                out.push_str(&format!("  {peer:<15} {op:<10} {ms:>8.2} ms  x{ratio:.2}\n"));
+                out.push_str(&format!(
+                    "  {peer:<15} {op:<10} {ms:>8.2} ms  x{ratio:.2}\n"
+                ));
             }
         }
     }
