@@ -76,15 +76,16 @@ pub fn compile(
         ring.shapes,
         &choice.encodings,
     )?)?;
-    let assignment = driver::place(&he, &ring, options.policy)?;
+    linear.fill(&he, checkpoint);
+    let placed = driver::place(&he, &ring, options, &linear, &calibration)?;
     let chosen = params::choose(
         ring.log_n,
-        assignment.max_level(),
-        assignment.bootstraps() > 0,
+        placed.assignment.max_level(),
+        placed.assignment.bootstraps() > 0,
         options.insecure,
         ring.circuit,
     )?;
-    let leveled = driver::realize(&he, &assignment, &chosen, &calibration)?;
+    let leveled = driver::realize(&he, &placed, &chosen)?;
     linear.fill(&leveled, checkpoint);
     let keys = keys::collect(&leveled, &chosen.params, &linear);
     let context = driver::context(
@@ -94,7 +95,7 @@ pub fn compile(
         &rewrites,
         &prediction,
         &choice,
-        &assignment,
+        &placed,
         &chosen,
         &keys,
         &leveled,

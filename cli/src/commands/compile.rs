@@ -28,7 +28,11 @@ pub struct Args {
     pub output: PathBuf,
 
     /// Tokens per inference (T).
-    #[arg(long, conflicts_with = "token_file", required_unless_present = "token_file")]
+    #[arg(
+        long,
+        conflicts_with = "token_file",
+        required_unless_present = "token_file"
+    )]
     pub tokens: Option<usize>,
 
     /// Token sequences, one per line (ids separated by spaces or commas): calibrate on them and
@@ -176,10 +180,10 @@ fn options(args: &Args) -> Result<CompileOptions, Failure> {
 pub fn run(args: &Args) -> Result<(), Failure> {
     let options = options(args)?;
     let checkpoint = Checkpoint::open(&args.model_dir)?;
-    let name = args
-        .model_dir
-        .file_name()
-        .map_or_else(|| args.model_dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = args.model_dir.file_name().map_or_else(
+        || args.model_dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let compiled = compile(&checkpoint, &name, &options)
         .with_context(|| format!("cannot compile {}", args.model_dir.display()))
         .map_err(|error| Failure::new(Code::DataError, error))?;

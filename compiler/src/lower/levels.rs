@@ -719,11 +719,7 @@ impl Realizer<'_> {
 
     /// `Relabel(1/M) → Bootstrap(target) → Relabel(M)` (no relabels when `M ≤ 1`).
     fn bootstrap(&mut self, origin: Value, x: Value, target: u32, bound: f64) -> Value {
-        let range = if bound.is_finite() && bound > 1.0 {
-            bound.log2().ceil().exp2()
-        } else {
-            1.0
-        };
+        let range = super::placement::range_of(bound);
         let ty = self.out.node(x).ty;
         let mut input = x;
         if range > 1.0 {
@@ -745,10 +741,7 @@ impl Realizer<'_> {
             origin,
             HeOp::Bootstrap { level: target },
             &[input],
-            HeType {
-                zero_padding: false,
-                ..ty
-            },
+            ty,
             target,
             scale,
             "bootstrap",
@@ -758,10 +751,7 @@ impl Realizer<'_> {
                 origin,
                 HeOp::Relabel { factor: range },
                 &[refreshed],
-                HeType {
-                    zero_padding: false,
-                    ..ty
-                },
+                ty,
                 target,
                 scale / range,
                 "from_range",

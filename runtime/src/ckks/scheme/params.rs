@@ -542,7 +542,8 @@ pub fn check_explicit_primes(
         }
         for (i, (&prime, &bits)) in primes.iter().zip(sizes.iter()).enumerate() {
             let size = (prime as f64).log2();
-            if bits == 0 || bits >= 63 || size <= f64::from(bits - 1) || size >= f64::from(bits + 1) {
+            if bits == 0 || bits >= 63 || size <= f64::from(bits - 1) || size >= f64::from(bits + 1)
+            {
                 return mismatch(format!("{name}_{i} = {prime} is not a {bits}-bit prime"));
             }
         }
@@ -751,8 +752,12 @@ mod tests {
         let mut q = derived.q();
         q.swap(0, 1);
         let err = Params::insecure_with_primes(&literal, &q, &derived.p()).unwrap_err();
-        assert!(matches!(err, ParamsError::PrimesDoNotMatchLiteral { .. }), "{err}");
-        let err = Params::insecure_with_primes(&literal, &derived.q()[1..], &derived.p()).unwrap_err();
+        assert!(
+            matches!(err, ParamsError::PrimesDoNotMatchLiteral { .. }),
+            "{err}"
+        );
+        let err =
+            Params::insecure_with_primes(&literal, &derived.q()[1..], &derived.p()).unwrap_err();
         assert!(err.to_string().contains("primes for"), "{err}");
         let mut q = derived.q();
         q[1] += 2; // same size, no longer ≡ 1 mod 2N
