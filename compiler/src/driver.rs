@@ -307,7 +307,9 @@ pub(crate) fn place(
     calibration: &Calibration,
 ) -> Result<Placed, CompileError> {
     let model = cost_model(ring)?;
-    let estimator = ring.target(options).estimator;
+    // Op latencies at the secure ring whatever the plan's ring: insecure test plans get the
+    // placement their secure twins get (the bootstrap costs are the secure ring's too).
+    let estimator = Estimator::new(params::SECURE_LOG_N, model.ring().special_primes);
     let problem = placement::problem(
         graph,
         linear,

@@ -45,19 +45,26 @@ use ensi_checkpoint::Checkpoint;
 
 pub use driver::{CompileError, CompileOptions, Compiled, PlacementPolicy, Ring};
 
-/// Compiles `checkpoint` (a model called `model`) into a checked plan and its report.
-pub fn compile(
-    checkpoint: &Checkpoint,
-    model: &str,
-    options: &CompileOptions,
-) -> Result<Compiled, CompileError> {
+/// The lowered model: everything [`compile`] computes before placement.
+struct Lowered {
+    rewrites: rewrite::RewriteReport,
+    prediction: Option<approx::ErrorPrediction>,
+    calibration: calibrate::Calibration,
+    ring: Ring,
+    linear: keys::LinearCache,
+    choice: lower::encoding::EncodingChoice,
+    he: lower::HeGraph,
+}
+
+fn lowered(checkpoint: &Checkpoint, options: &CompileOptions) -> Result<Lowered, CompileError> {
+    // The ring first: a sequence longer than its slots hold is refused before any work.
+    let ring = Ring::for_model(checkpoint.config(), options)?;
     let graph = frontend::build(checkpoint, &options.frontend())?;
     let (graph, rewrites) = rewrite::optimize(&graph, &options.rewrite)?;
     let info = ir::verify(&graph)?;
     let calibration = calibrate::run(&graph, &info, checkpoint, &options.calibration)?;
     let (table, prediction) =
         driver::approximate(&graph, &info, checkpoint, &calibration, options)?;
-    let ring = Ring::for_model(checkpoint.config(), options)?;
     let mut linear = keys::LinearCache::new();
     let choice = lower::encoding::choose(
         &graph,
@@ -77,6 +84,52 @@ pub fn compile(
         &choice.encodings,
     )?)?;
     linear.fill(&he, checkpoint);
+    Ok(Lowered {
+        rewrites,
+        prediction,
+        calibration,
+        ring,
+        linear,
+        choice,
+        he,
+    })
+}
+
+/// Compiles `checkpoint` (a model called `model`) into a checked plan and its report.
+pub fn compile(
+    checkpoint: &Checkpoint,
+    model: &str,
+    options: &CompileOptions,
+) -> Result<Compiled, CompileError> {
+    Ok(stages(checkpoint, model, options)?.compiled)
+}
+
+/// What [`stages`] returns: the HE graph after each stage and the compiled plan.
+#[derive(Debug, Clone)]
+pub struct Stages {
+    /// The logical HE graph (after lowering).
+    pub logical: lower::HeGraph,
+    /// The leveled HE graph (after placement and the level pass).
+    pub leveled: lower::HeGraph,
+    /// The plan and its report.
+    pub compiled: Compiled,
+}
+
+/// [`compile`], keeping the HE graph of each stage (for snapshots and inspection).
+pub fn stages(
+    checkpoint: &Checkpoint,
+    model: &str,
+    options: &CompileOptions,
+) -> Result<Stages, CompileError> {
+    let Lowered {
+        rewrites,
+        prediction,
+        calibration,
+        ring,
+        mut linear,
+        choice,
+        he,
+    } = lowered(checkpoint, options)?;
     let placed = driver::place(&he, &ring, options, &linear, &calibration)?;
     let chosen = params::choose(
         ring.log_n,
@@ -102,8 +155,39 @@ pub fn compile(
         &linear,
     );
     let plan = emit::emit(&leveled, checkpoint, context)?;
-    Ok(Compiled {
-        report: report::Report::from_plan(&plan),
-        plan,
+    Ok(Stages {
+        logical: he,
+        leveled,
+        compiled: Compiled {
+            report: report::Report::from_plan(&plan),
+            plan,
+        },
     })
+}
+
+/// The placement of `checkpoint`'s HE graph under each of `policies` (the model stages run
+/// once): the comparison `ensi compile` makes for one policy.
+pub fn placements(
+    checkpoint: &Checkpoint,
+    options: &CompileOptions,
+    policies: &[PlacementPolicy],
+) -> Result<Vec<(PlacementPolicy, Result<place::Placement, CompileError>)>, CompileError> {
+    let lowered = lowered(checkpoint, options)?;
+    Ok(policies
+        .iter()
+        .map(|&policy| {
+            let options = CompileOptions {
+                policy,
+                ..options.clone()
+            };
+            let placed = driver::place(
+                &lowered.he,
+                &lowered.ring,
+                &options,
+                &lowered.linear,
+                &lowered.calibration,
+            );
+            (policy, placed.map(|p| p.placement))
+        })
+        .collect())
 }

@@ -340,3 +340,62 @@ fn padding_slots_stay_bounded() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `optimal` searches a superset of `rmsnorm`'s placements, so under the cost model it never
+/// costs more; `greedy` (the waterline baseline) is shown where it finds a placement.
+#[test]
+fn optimal_never_costs_more_than_rmsnorm_on_the_fixtures() -> anyhow::Result<()> {
+    use ensi_compiler::PlacementPolicy;
+    let policies = [
+        PlacementPolicy::RmsNorm,
+        PlacementPolicy::Optimal,
+        PlacementPolicy::Greedy,
+    ];
+    for fixture in FIXTURES {
+        let checkpoint = Checkpoint::open(fixtures_dir().join(fixture))?;
+        let options = CompileOptions::insecure_test(8);
+        let placements = ensi_compiler::placements(&checkpoint, &options, &policies)?;
+        let mut line = format!("{fixture:<15}");
+        let mut totals = Vec::new();
+        for (policy, placement) in &placements {
+            match placement {
+                Ok(p) => {
+                    line.push_str(&format!(
+                        "  {}: {} bootstraps ({} cts), {:.2} s",
+                        policy.name(),
+                        p.cost.bootstrap_count,
+                        p.cost.bootstrapped_ciphertexts,
+                        p.total().as_secs()
+                    ));
+                    totals.push(Some(p.total()));
+                }
+                Err(e) => {
+                    line.push_str(&format!("  {}: no placement ({e})", policy.name()));
+                    totals.push(None);
+                }
+            }
+        }
+        eprintln!("{line}");
+        let (Some(rmsnorm), Some(optimal)) = (totals[0], totals[1]) else {
+            anyhow::bail!("{fixture}: rmsnorm and optimal must both place: {line}");
+        };
+        ensure!(optimal <= rmsnorm, "{fixture}: {line}");
+    }
+    Ok(())
+}
+
+/// Same input, same bytes.
+#[test]
+fn the_same_input_compiles_to_the_same_plan_bytes() -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::open(fixtures_dir().join("dev-h32"))?;
+    let options = CompileOptions::insecure_test(4);
+    let first = plan::file::to_bytes(&compile(&checkpoint, "dev-h32", &options)?.plan);
+    let second = plan::file::to_bytes(&compile(&checkpoint, "dev-h32", &options)?.plan);
+    ensure!(
+        first == second,
+        "two compilations differ ({} and {} bytes)",
+        first.len(),
+        second.len()
+    );
+    Ok(())
+}
