@@ -25,18 +25,19 @@ use ensi_tests::{Deviation, FIXTURES, Reference, argmax_rows, fixtures_dir};
 /// products grouped per ciphertext).
 const EVALUATION_ORDER: f64 = 1e-9;
 
-/// Largest magnitude any slot (padding included) may reach in these plans: what q_0 holds at the
-/// default scale with a bit of headroom (60 − 40 − 1 bits: 2^19), since a value decrypted or
-/// bootstrapped at level 0 must fit it. Padding holds bounded by-products (series at the
-/// padding argument) until masks zero them, and a CKKS modulus or a bootstrap sees it.
-const SLOT_BOUND: f64 =
-    (1u64 << (ensi_compiler::params::Q0_BITS - ensi_compiler::params::SCALE_BITS - 1)) as f64;
+/// What a slot may hold, relative to what its value's modulus holds: a value at level `l` and
+/// scale `Δ` decrypts correctly while `|x|·Δ < Q_l / 2` (`Q_l = q_0 ⋯ q_l`), so `|x|` must stay
+/// below `Q_l / (2Δ)` on every slot, padding included (at level 0 with q_0 of 60 bits and
+/// Δ = 2^40: 2^19). Padding holds bounded by-products until masks zero them, and a CKKS
+/// modulus or a bootstrap sees it.
+const SLOT_BOUND: f64 = 1.0;
 
 struct Outcome {
     line: String,
 }
 
-/// Runs `plan` on `tokens` and returns its decoded hidden state and the largest |slot|.
+/// Runs `plan` on `tokens` and returns its decoded hidden state and the largest |slot| relative
+/// to what its value's modulus holds (see [`SLOT_BOUND`]).
 fn execute(
     plan: &Plan,
     checkpoint: &Checkpoint,
@@ -46,11 +47,23 @@ fn execute(
     let weights = BoundWeights::bind(plan, checkpoint)?;
     let embedded = exec::embed_tokens(checkpoint.embedding(), tokens)?;
     let input = exec::encode_input(&plan.inputs[0], &embedded)?;
+    // log2 Q_l for every level.
+    let log_q: Vec<f64> = plan
+        .params
+        .q
+        .iter()
+        .scan(0.0, |sum, &q| {
+            *sum += (q as f64).log2();
+            Some(*sum)
+        })
+        .collect();
     let mut largest = 0.0f64;
     let mut at = 0;
     let run = exec::run_observed(plan, &info, &weights, &[input], |instr, slots| {
+        let ty = plan.value(plan.instrs[instr].result);
+        let limit = (log_q[ty.level as usize] - ty.scale.log2() - 1.0).exp2();
         for ciphertext in slots {
-            let m = ciphertext.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let m = ciphertext.iter().fold(0.0f64, |m, x| m.max(x.abs())) / limit;
             if m > largest {
                 (largest, at) = (m, instr);
             }
@@ -58,7 +71,7 @@ fn execute(
     })?;
     if std::env::var_os("ENSI_SHOW_LARGEST").is_some() {
         eprintln!(
-            "largest slot {largest:e} at instruction {at}: {:?}",
+            "largest slot {largest:e} of its modulus at instruction {at}: {:?}",
             plan.instrs.get(at)
         );
     }
@@ -171,7 +184,7 @@ fn check(
         .fold(0.0f64, f64::max);
     Ok(Outcome {
         line: format!(
-            "{fixture:<15} {kind:<7} {:<6} error {:.3e}  predicted {predicted:.3e}  vs approximate forward {:.1e}  largest slot {largest:.2e}  {} instrs, {} levels, {} bootstraps (max |x| in {entering:.3}), {} est.",
+            "{fixture:<15} {kind:<7} {:<6} error {:.3e}  predicted {predicted:.3e}  vs approximate forward {:.1e}  largest slot {largest:.2e} of its modulus  {} instrs, {} levels, {} bootstraps (max |x| in {entering:.3}), {} est.",
             report
                 .summary
                 .encodings
@@ -315,9 +328,8 @@ fn mixed_encodings_repack_the_residual_stream_between_layers() -> anyhow::Result
     Ok(())
 }
 
-/// Padding slots must stay bounded before encryption can use these plans: at a 40-bit scale a
-/// slot of 2^20 already fills a 60-bit q_0. Attention's output is masked, so by-products in
-/// padding never reach the residual stream.
+/// Every slot, padding included, stays within what its modulus holds (see [`SLOT_BOUND`]):
+/// attention's output is masked, so by-products in padding never reach the residual stream.
 #[test]
 fn padding_slots_stay_bounded() -> anyhow::Result<()> {
     for fixture in FIXTURES {

@@ -635,27 +635,8 @@ impl Lowerer<'_> {
         let columns = input.layout.columns;
         let d = f64::from(columns);
         let approximation = self.approximation(Function::InvSqrt)?.clone();
-        // Scale invariance keeps the statistic path in [−1, 1]: square x / 2^k with
-        // 4^k ≥ d · hi, so s' = s / 4^k ≤ 1 (one level on the statistic path only; the map
-        // into the series and the Newton constants absorb the 4^k).
         let Interval2 { lo, hi } = Interval2::of(&approximation);
-        let k = ((d * hi).log2() / 2.0).ceil().max(0.0);
-        let shrink = k.exp2();
-        let squared = if k > 0.0 {
-            self.push(
-                HeOp::MulConst {
-                    value: 1.0 / shrink,
-                    scale: f64::NAN,
-                },
-                &[x],
-                input,
-                "to_range",
-            )
-        } else {
-            x
-        };
-        let d = d / (shrink * shrink);
-        let square = self.push(HeOp::Square, &[squared], input, "square");
+        let square = self.push(HeOp::Square, &[x], input, "square");
         let blocks = self.shapes.blocks(encoding);
         let mut statistic = square;
         if input.count > 1 {
@@ -700,7 +681,13 @@ impl Lowerer<'_> {
         // the interval's centre): s = d (m − eps) ≤ d·hi; the guess is the series on [−1, 1];
         // Newton iterates stay near 1/√m ≤ 1/√lo (a quarter of margin on both).
         let norm = |bound: f64| BootstrapHint::Bounded { bound, norm: true };
-        self.he.hints.insert(statistic, norm(d * hi));
+        // Every value of the statistic's sum (squares, partial sums, the padding fill's
+        // intermediate s + fill) is at most 2·d·hi.
+        let mut partial = statistic;
+        while partial != x {
+            self.he.hints.insert(partial, norm(2.0 * d * hi));
+            partial = self.he.operands(partial)[0];
+        }
         let guess_bound = 1.25 * self.he.approx_info[guess.0.0 as usize].max_abs;
         self.he.hints.insert(y, norm(guess_bound));
         let iterate_bound = 1.25 / lo.max(f64::MIN_POSITIVE).sqrt();

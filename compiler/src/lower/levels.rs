@@ -205,6 +205,8 @@ pub fn realize(
         dropped: BTreeMap::new(),
         aligned: BTreeMap::new(),
         lazy,
+        streamed: streamed_terms(graph),
+        accumulators: BTreeMap::new(),
     };
     for value in graph.values() {
         if needed[value.index()] {
@@ -212,6 +214,9 @@ pub fn realize(
                 value,
                 bounds.get(value.index()).copied().unwrap_or(f64::NAN),
             )?;
+            if let Some(sum) = realizer.streamed[value.index()] {
+                realizer.accumulate(sum, value)?;
+            }
         }
     }
     let mut out = realizer.out;
@@ -241,6 +246,28 @@ fn needed(graph: &HeGraph) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// The terms of each `Sum` all of whose operands are distinct and used only by it: they are
+/// added into a running accumulator as soon as they are computed (the sum's terms are never
+/// all live at once: attention's `T` shifted products).
+pub(crate) fn streamed_terms(graph: &HeGraph) -> Vec<Option<Value>> {
+    let mut streamed = vec![None; graph.len()];
+    for value in graph.values() {
+        if !matches!(graph.node(value).op, HeOp::Sum) {
+            continue;
+        }
+        let terms = graph.operands(value);
+        let mut distinct = terms.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() == terms.len() && terms.iter().all(|&t| graph.users(t).len() == 1) {
+            for t in terms {
+                streamed[t.index()] = Some(value);
+            }
+        }
+    }
+    streamed
 }
 
 /// The products rescaled lazily: every operand of a `Sum` is a product used only by it, all
@@ -285,6 +312,10 @@ struct Realizer<'a> {
     /// (logical value, level) -> the value at exactly `D_level` there.
     aligned: BTreeMap<(usize, u32), Value>,
     lazy: Vec<bool>,
+    /// The `Sum` each streamed term is accumulated into.
+    streamed: Vec<Option<Value>>,
+    /// Running accumulators of streamed sums.
+    accumulators: BTreeMap<usize, Value>,
 }
 
 impl Realizer<'_> {
@@ -455,6 +486,13 @@ impl Realizer<'_> {
                     value: v,
                 });
                 v
+            }
+            HeOp::Sum if operands.iter().all(|o| self.streamed[o.index()].is_some()) => {
+                let lazy = operands.iter().all(|o| self.lazy[o.index()]);
+                let acc = self.accumulators.remove(&value.index()).ok_or_else(|| {
+                    self.infeasible(value, level, "a streamed sum has no accumulator".into())
+                })?;
+                if lazy { self.rescale(value, acc) } else { acc }
             }
             HeOp::Sum => {
                 let lazy = operands.iter().all(|o| self.lazy[o.index()]);
@@ -693,6 +731,33 @@ impl Realizer<'_> {
             None => result,
         };
         self.map[value.index()] = Some(result);
+        Ok(())
+    }
+
+    /// Adds the realized streamed term `term` into the accumulator of `sum` (unrescaled for a
+    /// lazy sum, at the sum's level and default scale otherwise).
+    fn accumulate(&mut self, sum: Value, term: Value) -> Result<(), LevelError> {
+        let level = self.assignment.nodes[sum.index()].level;
+        let realized = if self.lazy[term.index()] {
+            self.unrescaled[term.index()]
+                .ok_or_else(|| self.infeasible(sum, level, "a lazy term is missing".into()))?
+        } else {
+            self.settled(sum, term, level)?
+        };
+        let acc = match self.accumulators.get(&sum.index()) {
+            None => realized,
+            Some(&acc) => {
+                let (l, s) = self.level_scale(acc);
+                let zero_padding =
+                    self.out.node(acc).ty.zero_padding && self.out.node(realized).ty.zero_padding;
+                let ty = HeType {
+                    zero_padding,
+                    ..self.src.node(sum).ty
+                };
+                self.emit(sum, HeOp::Add, &[acc, realized], ty, l, s, "")
+            }
+        };
+        self.accumulators.insert(sum.index(), acc);
         Ok(())
     }
 

@@ -26,7 +26,24 @@ use crate::calibrate::Calibration;
 use crate::cost::Latency;
 use crate::estimate::Estimator;
 use crate::keys::LinearCache;
+use crate::params::{Q0_BITS, SCALE_BITS};
 use crate::place::{BootstrapCosts, BootstrapSite, GraphError, LevelGraph, NodeSpec, Placement};
+
+/// The largest `|x|` a value at level 0 may hold: q_0 of [`Q0_BITS`] bits at the default scale
+/// of [`SCALE_BITS`] bits, one bit of headroom (2^19).
+pub const LEVEL0_BOUND: f64 = (1u64 << (Q0_BITS - SCALE_BITS - 1)) as f64;
+
+/// The stated bound of `value` on every slot (NaN if none): calibrated for model-node values
+/// with zero padding, by construction for the others with a hint.
+fn bound_of(he: &HeGraph, value: super::Value, calibration: &Calibration) -> f64 {
+    match he.hints.get(&value) {
+        Some(&BootstrapHint::Node { node: model, .. }) if he.node(value).ty.zero_padding => {
+            calibration.magnitude_bound(model)
+        }
+        Some(&BootstrapHint::Bounded { bound, .. }) => bound,
+        _ => f64::NAN,
+    }
+}
 
 /// A placement problem and the range of every value that may be bootstrapped.
 #[derive(Debug, Clone)]
@@ -58,9 +75,12 @@ pub fn problem(
     for value in he.values() {
         let node = he.node(value);
         let depth = node.op.depth(&he.approximations);
+        let bound = bound_of(he, value, calibration);
+        // A value larger than q_0 holds at the default scale may not end at level 0.
+        let floor = depth + u32::from(bound > LEVEL0_BOUND);
         let op_cost = (0..=max_level)
             .map(|level| {
-                if level < depth {
+                if level < floor {
                     Latency::INFINITE
                 } else {
                     Latency::from_micros(logical_seconds(he, value, linear, estimator, level) * 1e6)
