@@ -165,13 +165,16 @@ pub fn stages(
     })
 }
 
+/// A policy and its placement (or why it has none).
+pub type PolicyPlacement = (PlacementPolicy, Result<place::Placement, CompileError>);
+
 /// The placement of `checkpoint`'s HE graph under each of `policies` (the model stages run
 /// once): the comparison `ensi compile` makes for one policy.
 pub fn placements(
     checkpoint: &Checkpoint,
     options: &CompileOptions,
     policies: &[PlacementPolicy],
-) -> Result<Vec<(PlacementPolicy, Result<place::Placement, CompileError>)>, CompileError> {
+) -> Result<Vec<PolicyPlacement>, CompileError> {
     let lowered = lowered(checkpoint, options)?;
     Ok(policies
         .iter()

@@ -280,8 +280,10 @@ pub fn choose(
             {
                 continue;
             }
-            let cost = per_encoding[&encoding][layer];
-            if !fits(&cost) {
+            let Some(cost) = per_encoding[&encoding].get(layer) else {
+                continue;
+            };
+            if !fits(cost) {
                 continue;
             }
             let from = if layer == 0 {

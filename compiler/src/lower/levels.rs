@@ -340,8 +340,7 @@ impl Realizer<'_> {
         op: HeOp,
         operands: &[Value],
         ty: HeType,
-        level: u32,
-        scale: f64,
+        (level, scale): (u32, f64),
         suffix: &str,
     ) -> Value {
         let node = self.src.node(origin);
@@ -366,8 +365,7 @@ impl Realizer<'_> {
             HeOp::Rescale,
             &[x],
             ty,
-            level - 1,
-            scale / self.chain.prime(level),
+            (level - 1, scale / self.chain.prime(level)),
             "rescale",
         )
     }
@@ -403,8 +401,7 @@ impl Realizer<'_> {
             },
             &[realized],
             ty,
-            level,
-            scale,
+            (level, scale),
             "drop",
         );
         self.dropped.insert((operand.index(), level), value);
@@ -452,8 +449,7 @@ impl Realizer<'_> {
             },
             &[above],
             ty,
-            level + 1,
-            scale * constant,
+            (level + 1, scale * constant),
             "align",
         );
         let value = self.rescale(operand, product);
@@ -475,8 +471,7 @@ impl Realizer<'_> {
                     HeOp::Input { index: *index },
                     &[],
                     ty,
-                    level,
-                    d(level),
+                    (level, d(level)),
                     "",
                 );
                 let input = &self.src.inputs[*index as usize];
@@ -524,8 +519,7 @@ impl Realizer<'_> {
                             zero_padding: zp,
                             ..ty
                         },
-                        l,
-                        s,
+                        (l, s),
                         "",
                     );
                 }
@@ -545,7 +539,7 @@ impl Realizer<'_> {
                     .iter()
                     .map(|&o| self.settled(value, o, level))
                     .collect::<Result<_, _>>()?;
-                self.emit(value, node.op.clone(), &inputs, ty, level, d(level), "")
+                self.emit(value, node.op.clone(), &inputs, ty, (level, d(level)), "")
             }
             HeOp::TernaryLinear {
                 weight,
@@ -555,7 +549,7 @@ impl Realizer<'_> {
             } => match method {
                 LinearMethod::Columns => {
                     let x = self.settled(value, operands[0], level)?;
-                    self.emit(value, node.op.clone(), &[x], ty, level, d(level), "")
+                    self.emit(value, node.op.clone(), &[x], ty, (level, d(level)), "")
                 }
                 LinearMethod::Diagonals { .. } => {
                     let x = self.dropped(value, operands[0], level)?;
@@ -567,7 +561,7 @@ impl Realizer<'_> {
                         method: *method,
                         plain_scale,
                     };
-                    let product = self.emit(value, op, &[x], ty, level, s * plain_scale, "");
+                    let product = self.emit(value, op, &[x], ty, (level, s * plain_scale), "");
                     self.rescale(value, product)
                 }
             },
@@ -581,8 +575,7 @@ impl Realizer<'_> {
                     node.op.clone(),
                     &inputs,
                     ty,
-                    level,
-                    d(level) * d(level),
+                    (level, d(level) * d(level)),
                     "",
                 );
                 self.finish_product(value, product)
@@ -599,8 +592,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    level,
-                    s * scale,
+                    (level, s * scale),
                     "",
                 );
                 self.finish_product(value, product)
@@ -619,8 +611,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    level,
-                    s * scale,
+                    (level, s * scale),
                     "",
                 );
                 self.finish_product(value, product)
@@ -634,8 +625,7 @@ impl Realizer<'_> {
                     HeOp::Repack { mask_scale },
                     &[x],
                     ty,
-                    level,
-                    s * mask_scale,
+                    (level, s * mask_scale),
                     "",
                 );
                 self.rescale(value, product)
@@ -657,7 +647,7 @@ impl Realizer<'_> {
                 let operand_ty = self.out.node(x).ty;
                 if *alpha < 0.0 {
                     let (l, s) = self.level_scale(x);
-                    x = self.emit(value, HeOp::Neg, &[x], operand_ty, l, s, "negate");
+                    x = self.emit(value, HeOp::Neg, &[x], operand_ty, (l, s), "negate");
                 }
                 if alpha.abs() != 1.0 {
                     let (l, s) = self.level_scale(x);
@@ -667,8 +657,7 @@ impl Realizer<'_> {
                         HeOp::Relabel { factor },
                         &[x],
                         operand_ty,
-                        l,
-                        s / factor,
+                        (l, s / factor),
                         "map",
                     );
                 }
@@ -682,8 +671,7 @@ impl Realizer<'_> {
                             zero_padding: false,
                             ..operand_ty
                         },
-                        l,
-                        s,
+                        (l, s),
                         "map",
                     );
                 }
@@ -697,8 +685,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    out_level,
-                    d(out_level),
+                    (out_level, d(out_level)),
                     "",
                 )
             }
@@ -754,7 +741,7 @@ impl Realizer<'_> {
                     zero_padding,
                     ..self.src.node(sum).ty
                 };
-                self.emit(sum, HeOp::Add, &[acc, realized], ty, l, s, "")
+                self.emit(sum, HeOp::Add, &[acc, realized], ty, (l, s), "")
             }
         };
         self.accumulators.insert(sum.index(), acc);
@@ -796,8 +783,7 @@ impl Realizer<'_> {
                 },
                 &[x],
                 ty,
-                l,
-                s * range,
+                (l, s * range),
                 "to_range",
             );
         }
@@ -807,8 +793,7 @@ impl Realizer<'_> {
             HeOp::Bootstrap { level: target },
             &[input],
             ty,
-            target,
-            scale,
+            (target, scale),
             "bootstrap",
         );
         if range > 1.0 {
@@ -817,8 +802,7 @@ impl Realizer<'_> {
                 HeOp::Relabel { factor: range },
                 &[refreshed],
                 ty,
-                target,
-                scale / range,
+                (target, scale / range),
                 "from_range",
             )
         } else {
