@@ -39,13 +39,22 @@ fn files(dir: &Path) -> Vec<String> {
 fn refused(model: &Path, args: &[&str], expected: &str) {
     let out = tempfile::tempdir().expect("tempdir");
     let plan = out.path().join("model.plan");
-    let mut all = vec!["compile", model.to_str().unwrap(), "-o", plan.to_str().unwrap()];
+    let mut all = vec![
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+    ];
     all.extend_from_slice(args);
     let output = ensi(&all);
     let message = stderr(&output);
     assert!(!output.status.success(), "{args:?} compiled");
     assert!(message.contains(expected), "{args:?}: {message}");
-    assert!(files(out.path()).is_empty(), "{args:?} left {:?}", files(out.path()));
+    assert!(
+        files(out.path()).is_empty(),
+        "{args:?} left {:?}",
+        files(out.path())
+    );
 }
 
 #[test]
@@ -53,7 +62,13 @@ fn bad_input_is_refused_with_a_clear_error_and_no_plan_file() {
     let model = fixture("dev-h32");
     refused(
         &model,
-        &["--tokens", "4", "--insecure-test-params", "--precision-bits", "40"],
+        &[
+            "--tokens",
+            "4",
+            "--insecure-test-params",
+            "--precision-bits",
+            "40",
+        ],
         "cannot meet the precision target of 40 bits",
     );
     refused(
@@ -63,7 +78,11 @@ fn bad_input_is_refused_with_a_clear_error_and_no_plan_file() {
     );
     let bad = tempfile::tempdir().expect("tempdir");
     std::fs::write(bad.path().join("config.json"), "{\"hidden_size\": 1}").expect("write");
-    refused(bad.path(), &["--tokens", "4"], "missing config key `model_type`");
+    refused(
+        bad.path(),
+        &["--tokens", "4"],
+        "missing config key `model_type`",
+    );
 }
 
 #[test]
@@ -85,7 +104,10 @@ fn a_compiled_plan_reports_as_text_json_and_dot() {
     let plan = plan.to_str().unwrap();
     let text = ensi(&["report", plan, "--format", "text"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("INSECURE") || text.contains("insecure"), "{text}");
+    assert!(
+        text.contains("INSECURE") || text.contains("insecure"),
+        "{text}"
+    );
     assert!(text.contains("placement: rmsnorm:"), "{text}");
     let json = ensi(&["report", plan, "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
