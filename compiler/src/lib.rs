@@ -56,15 +56,28 @@ struct Lowered {
     he: lower::HeGraph,
 }
 
+/// Prints the time since the last call with `ENSI_COMPILE_TIMINGS` set (stage profiling; the
+/// plan never holds times, so it stays byte-stable).
+fn lap(clock: &mut std::time::Instant, stage: &str) {
+    if std::env::var_os("ENSI_COMPILE_TIMINGS").is_some() {
+        eprintln!("compile stage {stage}: {:.2?}", clock.elapsed());
+    }
+    *clock = std::time::Instant::now();
+}
+
 fn lowered(checkpoint: &Checkpoint, options: &CompileOptions) -> Result<Lowered, CompileError> {
+    let clock = &mut std::time::Instant::now();
     // The ring first: a sequence longer than its slots hold is refused before any work.
     let ring = Ring::for_model(checkpoint.config(), options)?;
     let graph = frontend::build(checkpoint, &options.frontend())?;
     let (graph, rewrites) = rewrite::optimize(&graph, &options.rewrite)?;
     let info = ir::verify(&graph)?;
+    lap(clock, "frontend + rewrite");
     let calibration = calibrate::run(&graph, &info, checkpoint, &options.calibration)?;
+    lap(clock, "calibrate");
     let (table, prediction) =
         driver::approximate(&graph, &info, checkpoint, &calibration, options)?;
+    lap(clock, "approximate");
     let mut linear = keys::LinearCache::new();
     let choice = lower::encoding::choose(
         &graph,
@@ -76,6 +89,7 @@ fn lowered(checkpoint: &Checkpoint, options: &CompileOptions) -> Result<Lowered,
         &ring.target(options),
         &mut linear,
     )?;
+    lap(clock, "encoding choice");
     let he = driver::checked(lower::lower(
         &graph,
         checkpoint,
@@ -84,6 +98,7 @@ fn lowered(checkpoint: &Checkpoint, options: &CompileOptions) -> Result<Lowered,
         &choice.encodings,
     )?)?;
     linear.fill(&he, checkpoint);
+    lap(clock, "lower");
     Ok(Lowered {
         rewrites,
         prediction,
@@ -130,7 +145,9 @@ pub fn stages(
         choice,
         he,
     } = lowered(checkpoint, options)?;
+    let clock = &mut std::time::Instant::now();
     let placed = driver::place(&he, &ring, options, &linear, &calibration)?;
+    lap(clock, "place");
     let chosen = params::choose(
         ring.log_n,
         placed.assignment.max_level(),
@@ -139,8 +156,10 @@ pub fn stages(
         ring.circuit,
     )?;
     let leveled = driver::realize(&he, &placed, &chosen)?;
+    lap(clock, "params + levels");
     linear.fill(&leveled, checkpoint);
     let keys = keys::collect(&leveled, &chosen.params, &linear);
+    lap(clock, "keys");
     let context = driver::context(
         checkpoint,
         model,
@@ -155,6 +174,7 @@ pub fn stages(
         &linear,
     );
     let plan = emit::emit(&leveled, checkpoint, context)?;
+    lap(clock, "emit");
     Ok(Stages {
         logical: he,
         leveled,
