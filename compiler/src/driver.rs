@@ -172,7 +172,8 @@ pub struct Ring {
     pub hidden: u32,
     /// The bootstrapping circuit levels are reserved for.
     pub circuit: BootstrapLevels,
-    /// Most levels a value may use between bootstraps (secure) or a large cap (insecure).
+    /// Most levels a value may use between bootstraps: the secure ring's budget under
+    /// [`params::BOOTSTRAPPER`], for insecure test rings too.
     pub max_level: u32,
 }
 

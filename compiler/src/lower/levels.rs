@@ -100,8 +100,8 @@ pub enum LevelError {
 
 /// Every value as low as its users allow (as late as possible), without bootstraps: the
 /// shortest chain for the whole graph, each op at the lowest level it can run at (the
-/// fewest limbs), inputs encrypted at the level they need. The placement pass replaces this
-/// when bootstraps are needed.
+/// fewest limbs), inputs encrypted at the level they need. The compiler uses the placement
+/// pass ([`super::placement`]); this is the memory estimate's and the tests' baseline.
 pub fn as_late_as_possible(graph: &HeGraph) -> Assignment {
     let n = graph.len();
     let mut output = vec![0u32; n];
