@@ -116,7 +116,12 @@ fn check(
     let checkpoint = Checkpoint::open(fixtures_dir().join(fixture))?;
     let reference = Reference::load(fixture)?;
     let tokens = reference.input_ids().to_vec();
-    let options = options(&tokens, encoding, attention);
+    let mut options = options(&tokens, encoding, attention);
+    if attention == AttentionKind::Softmax {
+        // The row sum's inverse (depth 7) after the exponentials cannot fit between two norms
+        // without a bootstrap inside attention, which only `optimal` (and `greedy`) may place.
+        options.policy = ensi_compiler::PlacementPolicy::Optimal;
+    }
     let Compiled { plan, report } = compile(&checkpoint, fixture, &options)?;
     let (hidden, largest, run) = execute(&plan, &checkpoint, &tokens)?;
     let kind = attention.name();
@@ -222,7 +227,7 @@ fn every_fixture_in_both_encodings_matches_the_reference_within_the_prediction()
 }
 
 #[test]
-#[ignore = "open (issue 5): at the default target relu2 on dev-h32 needs degree > 255 with softmax attention"]
+#[ignore = "open (issue 5): at the default target, relu2 on dev-h32 (interval [-39.1, 40.3] with the reference tokens under softmax) needs error 1.91e-6; degree 255 reaches 2.09e-6"]
 fn softmax_attention_matches_its_reference_within_the_prediction() -> anyhow::Result<()> {
     let mut lines = Vec::new();
     for fixture in ["dev-h32", "dev-h64"] {
