@@ -8,6 +8,7 @@ use ensi_runtime::plan::{ModelRef, Plan};
 
 use crate::approx::{self, ApproxError, ApproxOptions, ApproxTable, ErrorPrediction};
 use crate::calibrate::{CalibrateError, Calibration, CalibrationOptions, Inputs};
+use crate::cost::{BootstrapEstimate, CostError, CostModel, RingShape, Threads};
 use crate::emit::{Context, EmitError};
 use crate::estimate::Estimator;
 use crate::forward::Function;
@@ -16,8 +17,9 @@ use crate::ir::{AttentionKind, Graph, GraphInfo, VerifyError};
 use crate::keys::{KeySet, LinearCache};
 use crate::lower::encoding::{EncodingChoice, EncodingPolicy, Target};
 use crate::lower::levels::{Assignment, Chain, LevelError};
-use crate::lower::{HeGraph, HeOp, LowerError, Shapes, layout_label, levels};
+use crate::lower::{HeGraph, HeOp, LowerError, Shapes, layout_label, levels, placement};
 use crate::params::{self, BootstrapLevels, Chosen, ParamsError};
+use crate::place::{BootstrapCosts, Exactness, GraphError, PlaceError, Placement, Policy};
 use crate::report::Report;
 use crate::rewrite::{RewriteError, RewriteOptions, RewriteReport};
 
@@ -142,6 +144,15 @@ pub enum CompileError {
     /// Levels cannot be realized.
     #[error(transparent)]
     Levels(#[from] LevelError),
+    /// One op needs more levels than a bootstrap gives, or the placement problem is malformed.
+    #[error("{0} (a lower --precision-bits chooses cheaper approximations)")]
+    LevelBudget(#[from] GraphError),
+    /// No placement exists under the policy.
+    #[error(transparent)]
+    Place(#[from] PlaceError),
+    /// The cost model cannot be built.
+    #[error(transparent)]
+    Cost(#[from] CostError),
     /// No parameter set fits.
     #[error(transparent)]
     Params(#[from] ParamsError),
@@ -161,7 +172,8 @@ pub struct Ring {
     pub hidden: u32,
     /// The bootstrapping circuit levels are reserved for.
     pub circuit: BootstrapLevels,
-    /// Most levels a value may use between bootstraps (secure) or a large cap (insecure).
+    /// Most levels a value may use between bootstraps: the secure ring's budget under
+    /// [`params::BOOTSTRAPPER`], for insecure test rings too.
     pub max_level: u32,
 }
 
@@ -171,7 +183,7 @@ impl Ring {
     pub fn for_model(config: &Config, options: &CompileOptions) -> Result<Self, LowerError> {
         let tokens = options.tokens as u32;
         let head_dim = config.head_dim as u32;
-        let circuit = BootstrapLevels::LATTIGO_DEFAULT;
+        let circuit = params::BOOTSTRAPPER;
         let log_n = if options.insecure {
             let block = (2 * tokens.max(1) - 1).next_power_of_two();
             let head_blocks = 1u32 << head_dim.max(1).trailing_zeros();
@@ -185,12 +197,9 @@ impl Ring {
             params::SECURE_LOG_N
         };
         let shapes = Shapes::new(tokens, head_dim, 1 << (log_n - 1))?;
-        let max_level = if options.insecure {
-            // No security bound: a chain as deep as the plan needs, no bootstraps.
-            4096
-        } else {
-            params::max_user_levels(log_n, circuit)
-        };
+        // Insecure rings keep the secure plan's level budget between bootstraps, so tests
+        // run the same placement (and its bootstraps) on small rings.
+        let max_level = params::max_user_levels(params::SECURE_LOG_N, circuit);
         Ok(Self {
             log_n,
             shapes,
@@ -246,29 +255,85 @@ pub(crate) fn checked(graph: HeGraph) -> Result<HeGraph, LowerError> {
     Ok(graph)
 }
 
-/// The level assignment of the logical graph under `policy`.
-///
-/// Until the placement pass is merged, every policy gets the same assignment: each value as
-/// late as possible and no bootstrap; the chain then has to hold the whole plan, which only
-/// insecure test rings can.
-pub(crate) fn place(
-    graph: &HeGraph,
-    _ring: &Ring,
-    _policy: PlacementPolicy,
-) -> Result<Assignment, LowerError> {
-    Ok(levels::as_late_as_possible(graph))
+/// A placement of the logical graph: the level pass's assignment, the range of every value
+/// that may be bootstrapped, and the placement itself (cost, bootstraps) for the report.
+#[derive(Debug, Clone)]
+pub(crate) struct Placed {
+    /// Levels and bootstraps of every logical value.
+    pub assignment: Assignment,
+    /// `max |x|` over every slot of the values that may be bootstrapped (NaN elsewhere).
+    pub bounds: Vec<f64>,
+    /// The placement pass's result.
+    pub placement: Placement,
 }
 
-/// The leveled graph: `assignment` realized on the chain of `chosen`, verified.
+impl PlacementPolicy {
+    fn policy(self) -> Policy {
+        match self {
+            PlacementPolicy::Greedy => Policy::Greedy,
+            PlacementPolicy::RmsNorm => Policy::RmsNorm,
+            PlacementPolicy::Optimal => Policy::Optimal,
+        }
+    }
+}
+
+/// The cost model placement prices bootstraps with: the secure ring, `ring.max_level` levels
+/// between bootstraps, the bootstrapper's circuit, ensi's bootstrap target.
+pub(crate) fn cost_model(ring: &Ring) -> Result<CostModel, CompileError> {
+    let literal = params::literal(
+        params::SECURE_LOG_N,
+        params::max_levels(params::SECURE_LOG_N),
+    );
+    let shape = RingShape {
+        log_n: params::SECURE_LOG_N,
+        max_level: ring.max_level,
+        special_primes: literal.log_p.len() as u32,
+        dnum: literal.dnum() as u32,
+    };
+    Ok(CostModel::with_bootstrap(
+        shape,
+        Threads::One,
+        ring.circuit.cost_circuit(),
+        BootstrapEstimate::ENSI_TARGET,
+    )?)
+}
+
+/// Places levels and bootstraps on the logical graph under `options.policy` (the placement
+/// pass on the graph's [`placement::problem`]).
+pub(crate) fn place(
+    graph: &HeGraph,
+    ring: &Ring,
+    options: &CompileOptions,
+    linear: &LinearCache,
+    calibration: &Calibration,
+) -> Result<Placed, CompileError> {
+    let model = cost_model(ring)?;
+    // Op latencies at the secure ring whatever the plan's ring: insecure test plans get the
+    // placement their secure twins get (the bootstrap costs are the secure ring's too).
+    let estimator = Estimator::new(params::SECURE_LOG_N, model.ring().special_primes);
+    let problem = placement::problem(
+        graph,
+        linear,
+        &estimator,
+        BootstrapCosts::from_model(&model),
+        calibration,
+    )?;
+    let placement = crate::place::place(&problem.graph, options.policy.policy())?;
+    Ok(Placed {
+        assignment: placement::assignment(&problem, &placement),
+        bounds: problem.bounds,
+        placement,
+    })
+}
+
+/// The leveled graph: `placed` realized on the chain of `chosen`, verified.
 pub(crate) fn realize(
     graph: &HeGraph,
-    assignment: &Assignment,
+    placed: &Placed,
     chosen: &Chosen,
-    _calibration: &Calibration,
 ) -> Result<HeGraph, crate::CompileError> {
     let chain = Chain::new(chosen.params.q.clone(), chosen.params.literal.log_scale);
-    let bounds = vec![f64::NAN; graph.len()];
-    let (leveled, _) = levels::realize(graph, assignment, &chain, &bounds)?;
+    let (leveled, _) = levels::realize(graph, &placed.assignment, &chain, &placed.bounds)?;
     Ok(checked(leveled)?)
 }
 
@@ -296,7 +361,7 @@ pub(crate) fn context(
     rewrites: &RewriteReport,
     prediction: &Option<ErrorPrediction>,
     choice: &EncodingChoice,
-    assignment: &Assignment,
+    placed: &Placed,
     chosen: &Chosen,
     keys: &KeySet,
     leveled: &HeGraph,
@@ -387,11 +452,31 @@ pub(crate) fn context(
         "encoding.memory",
         format!("{} for ciphertexts", gib(options.memory_bytes)),
     );
+    let placement = &placed.placement;
     add(
         "placement",
-        "as late as possible, no bootstraps (interim until the placement pass lands)".to_owned(),
+        format!(
+            "{}: {} bootstraps of {} ciphertexts, {} levels between bootstraps, est. ops {:.3} s + bootstraps {:.3} s ({:.2}% bootstrapping), {}",
+            placement.policy,
+            placement.cost.bootstrap_count,
+            placement.cost.bootstrapped_ciphertexts,
+            placed.assignment.max_level(),
+            placement.cost.ops.as_secs(),
+            placement.cost.bootstraps.as_secs(),
+            100.0 * placement.bootstrap_share(),
+            match placement.exactness {
+                Exactness::Optimal => "exact optimum of the policy".to_owned(),
+                Exactness::Heuristic => "heuristic".to_owned(),
+                Exactness::BestFound { clamped_segments } =>
+                    format!("best found ({clamped_segments} segments clamped)"),
+            }
+        ),
     );
-    for (value, reason) in &assignment.reasons {
+    add(
+        "placement.cost_ns",
+        placement.total().as_nanos().to_string(),
+    );
+    for (value, reason) in &placed.assignment.reasons {
         add(&format!("bootstrap.reason.v{value}"), reason.clone());
     }
     let literal = &chosen.params.literal;

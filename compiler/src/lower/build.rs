@@ -10,7 +10,7 @@ use ensi_runtime::plan::{
 };
 
 use super::LowerError;
-use super::graph::{ApproxInfo, HeGraph, HeInput, HeOp, HeType, Value};
+use super::graph::{ApproxInfo, BootstrapHint, HeGraph, HeInput, HeOp, HeType, Value};
 use super::layout::{Encoding, Shapes};
 use crate::approx::{ApproxTable, Approximation, Form, poly_depth};
 use crate::calibrate::Site;
@@ -314,19 +314,24 @@ impl Lowerer<'_> {
             max_error: approximation.max_error,
         });
         let interval = approximation.interval;
+        let padding_value = series.evaluate_unit(alpha * padding_operand + beta);
+        let max_abs = (0..=2048)
+            .map(|i| series.evaluate_unit(-1.0 + f64::from(i) / 1024.0).abs())
+            .fold(padding_value.abs(), f64::max);
         self.he.approx_info.push(ApproxInfo {
             function,
             interval: (interval.lo, interval.hi),
             newton_steps: approximation.form.steps(),
             max_error: approximation.max_error,
-            padding_value: series.evaluate_unit(alpha * padding_operand + beta),
+            padding_value,
+            max_abs,
         });
         (id, alpha, beta)
     }
 
     fn poly(&mut self, x: Value, (approx, alpha, beta): (ApproxId, f64, f64), what: &str) -> Value {
         let ty = self.same(x, false);
-        self.push(
+        let value = self.push(
             HeOp::Poly {
                 approx,
                 alpha,
@@ -335,7 +340,12 @@ impl Lowerer<'_> {
             &[x],
             ty,
             what,
-        )
+        );
+        let bound = 1.25 * self.he.approx_info[approx.0 as usize].max_abs;
+        self.he
+            .hints
+            .insert(value, BootstrapHint::Bounded { bound, norm: false });
+        value
     }
 
     /// The lowered value of `handle` in `encoding` (repacked once if its own differs).
@@ -366,6 +376,10 @@ impl Lowerer<'_> {
     }
 
     fn set(&mut self, handle: Handle<Node>, value: Value) {
+        self.he.hints.entry(value).or_insert(BootstrapHint::Node {
+            node: handle,
+            norm: false,
+        });
         let encoding = self.encoding_of(handle);
         self.lowered[handle.index()] = Some(Lowered { value, encoding });
     }
@@ -413,7 +427,15 @@ impl Lowerer<'_> {
                 gain_scale,
                 eps,
             } => {
-                let x = self.value_in(*x, encoding)?;
+                let operand = *x;
+                let x = self.value_in(operand, encoding)?;
+                self.he.hints.insert(
+                    x,
+                    BootstrapHint::Node {
+                        node: operand,
+                        norm: true,
+                    },
+                );
                 self.rms_norm(x, encoding, gain.as_str(), gain_scale.0, eps.0)?
             }
             Op::TernaryLinear { x, weight, scale } => {
@@ -613,6 +635,7 @@ impl Lowerer<'_> {
         let columns = input.layout.columns;
         let d = f64::from(columns);
         let approximation = self.approximation(Function::InvSqrt)?.clone();
+        let Interval2 { lo, hi } = Interval2::of(&approximation);
         let square = self.push(HeOp::Square, &[x], input, "square");
         let blocks = self.shapes.blocks(encoding);
         let mut statistic = square;
@@ -639,7 +662,6 @@ impl Lowerer<'_> {
         }
         // Padding slots would evaluate the series at s = 0 (m = eps), outside its interval:
         // give them the interval's centre instead (two additions, no level).
-        let Interval2 { lo, hi } = Interval2::of(&approximation);
         let padding = d * ((lo + hi) / 2.0 - eps);
         let statistic = if padding > 0.0 {
             self.fill_padding(statistic, padding)
@@ -655,6 +677,20 @@ impl Lowerer<'_> {
             padding.max(0.0),
         );
         let mut y = self.poly(statistic, guess, "inv_sqrt");
+        // Range facts for bootstrapping on the statistic path (every slot: the padding holds
+        // the interval's centre): s = d (m − eps) ≤ d·hi; the guess is the series on [−1, 1];
+        // Newton iterates stay near 1/√m ≤ 1/√lo (a quarter of margin on both).
+        let norm = |bound: f64| BootstrapHint::Bounded { bound, norm: true };
+        // Every value of the statistic's sum (squares, partial sums, the padding fill's
+        // intermediate s + fill) is at most 2·d·hi.
+        let mut partial = statistic;
+        while partial != x {
+            self.he.hints.insert(partial, norm(2.0 * d * hi));
+            partial = self.he.operands(partial)[0];
+        }
+        let guess_bound = 1.25 * self.he.approx_info[guess.0.0 as usize].max_abs;
+        self.he.hints.insert(y, norm(guess_bound));
+        let iterate_bound = 1.25 / lo.max(f64::MIN_POSITIVE).sqrt();
         let steps = approximation.form.steps();
         if steps > 0 {
             // z = −m/2 = −s/(2d) − eps/2, shared by every step.
@@ -679,6 +715,7 @@ impl Lowerer<'_> {
             );
             for step in 0..steps {
                 y = self.newton_inv_sqrt(y, z, step);
+                self.he.hints.insert(y, norm(iterate_bound));
             }
         }
         let recipe = PlainRecipe::ColumnVector {
@@ -946,7 +983,32 @@ impl Lowerer<'_> {
             terms.push(self.push(HeOp::MulCt, &[values, weight], ty, &format!("av{r}")));
         }
         let ty = self.same(terms[0], false);
-        Ok(self.push(HeOp::Sum, &terms, ty, "out"))
+        let out = self.push(HeOp::Sum, &terms, ty, "out.sum");
+        Ok(self.mask_padding(out, "out"))
+    }
+
+    /// `x` with its padding zeroed: a product by the valid-slot mask (one level). Attention's
+    /// shifted values carry valid rows into the padding of the next positions and its weights
+    /// are the series at the padding argument, so its output's padding holds by-products that
+    /// would otherwise reach the residual stream and every later norm statistic.
+    fn mask_padding(&mut self, x: Value, what: &str) -> Value {
+        let ty = self.ty(x);
+        let plain = self.plain(PlainRecipe::ColumnValues {
+            values: vec![1.0; ty.layout.columns as usize],
+            layout: ty.layout,
+        });
+        self.push(
+            HeOp::MulPlain {
+                plain,
+                scale: f64::NAN,
+            },
+            &[x],
+            HeType {
+                zero_padding: true,
+                ..ty
+            },
+            what,
+        )
     }
 
     /// Softmax attention (the baseline): `E_r = e^(score − c)` per shift, the row sum
@@ -1012,7 +1074,8 @@ impl Lowerer<'_> {
         }
         let ty = self.same(products[0], false);
         let numerator = self.push(HeOp::Sum, &products, ty, "weighted");
-        Ok(self.push(HeOp::MulCt, &[numerator, y], ty, "out"))
+        let out = self.push(HeOp::MulCt, &[numerator, y], ty, "out.product");
+        Ok(self.mask_padding(out, "out"))
     }
 
     /// ReLU²: the series alone, or `x² · (1 + p(x))/2` with `p ≈ sign` (the `1/2` and the

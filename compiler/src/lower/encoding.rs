@@ -108,6 +108,15 @@ pub fn layer_costs(
     for (_, output) in &graph.outputs {
         last_use[output.index()] = usize::MAX;
     }
+    // Streamed terms are added into their sum's accumulator as they are computed: the first
+    // lives on as the accumulator, the others die at once.
+    for (index, sum) in super::levels::streamed_terms(graph).into_iter().enumerate() {
+        if let Some(sum) = sum
+            && graph.operands(sum).first().map(|f| f.index()) != Some(index)
+        {
+            last_use[index] = index;
+        }
+    }
     let mut live = 0u64;
     let mut dying: BTreeMap<usize, u64> = BTreeMap::new();
     for value in graph.values() {
@@ -271,8 +280,10 @@ pub fn choose(
             {
                 continue;
             }
-            let cost = per_encoding[&encoding][layer];
-            if !fits(&cost) {
+            let Some(cost) = per_encoding[&encoding].get(layer) else {
+                continue;
+            };
+            if !fits(cost) {
                 continue;
             }
             let from = if layer == 0 {

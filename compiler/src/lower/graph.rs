@@ -1,5 +1,6 @@
 //! The typed HE dataflow graph: values (vectors of ciphertexts) as petgraph nodes in topological order, operands as ordered edges, each value typed by count, layout, zero padding and (once levels are assigned) level and exact scale.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 
 use ensi_runtime::plan::{
@@ -264,6 +265,33 @@ pub struct ApproxInfo {
     pub max_error: f64,
     /// Value of the series at the argument padding slots receive (bounded garbage, masked later).
     pub padding_value: f64,
+    /// Largest `|p|` on `[−1, 1]` and at the padding argument: bounds every slot of the
+    /// output while the valid arguments stay in the interval.
+    pub max_abs: f64,
+}
+
+/// What the lowering knows about the range of a value, for bootstrap placement: a value may
+/// be bootstrapped only if every slot of it (padding included) has a stated bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BootstrapHint {
+    /// The value of a model node: its calibrated magnitude bounds the valid slots (and the
+    /// padding when the type says it is zero). `norm`: the operand of an RMSNorm, whose
+    /// scale invariance makes bringing it into range free (ENSI's bootstrap site).
+    Node {
+        /// The model node.
+        node: crate::ir::Handle<crate::ir::Node>,
+        /// Whether it is an RMSNorm's input.
+        norm: bool,
+    },
+    /// A value bounded by construction on every slot: a polynomial's output, or a value of
+    /// an RMSNorm's statistic path (`norm`: the statistic, the inverse square root; the
+    /// padding holds the interval's centre).
+    Bounded {
+        /// `max |x|` over every slot.
+        bound: f64,
+        /// Whether it is on a norm's statistic path (a site of the `rmsnorm` policy).
+        norm: bool,
+    },
 }
 
 /// Which passes have run: what a well-formed graph may contain.
@@ -298,6 +326,8 @@ pub struct HeGraph {
     pub inputs: Vec<HeInput>,
     /// Outputs the client decrypts.
     pub outputs: Vec<(String, Value)>,
+    /// Range facts of the logical graph's values (side table for bootstrap placement).
+    pub hints: BTreeMap<Value, BootstrapHint>,
 }
 
 impl HeGraph {
@@ -313,6 +343,7 @@ impl HeGraph {
             regions: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            hints: BTreeMap::new(),
         }
     }
 
@@ -328,6 +359,7 @@ impl HeGraph {
             regions: other.regions.clone(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            hints: BTreeMap::new(),
         }
     }
 

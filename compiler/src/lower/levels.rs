@@ -100,8 +100,8 @@ pub enum LevelError {
 
 /// Every value as low as its users allow (as late as possible), without bootstraps: the
 /// shortest chain for the whole graph, each op at the lowest level it can run at (the
-/// fewest limbs), inputs encrypted at the level they need. The placement pass replaces this
-/// when bootstraps are needed.
+/// fewest limbs), inputs encrypted at the level they need. The compiler uses the placement
+/// pass ([`super::placement`]); this is the memory estimate's and the tests' baseline.
 pub fn as_late_as_possible(graph: &HeGraph) -> Assignment {
     let n = graph.len();
     let mut output = vec![0u32; n];
@@ -205,6 +205,8 @@ pub fn realize(
         dropped: BTreeMap::new(),
         aligned: BTreeMap::new(),
         lazy,
+        streamed: streamed_terms(graph),
+        accumulators: BTreeMap::new(),
     };
     for value in graph.values() {
         if needed[value.index()] {
@@ -212,6 +214,9 @@ pub fn realize(
                 value,
                 bounds.get(value.index()).copied().unwrap_or(f64::NAN),
             )?;
+            if let Some(sum) = realizer.streamed[value.index()] {
+                realizer.accumulate(sum, value)?;
+            }
         }
     }
     let mut out = realizer.out;
@@ -241,6 +246,28 @@ fn needed(graph: &HeGraph) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// The terms of each `Sum` all of whose operands are distinct and used only by it: they are
+/// added into a running accumulator as soon as they are computed (the sum's terms are never
+/// all live at once: attention's `T` shifted products).
+pub(crate) fn streamed_terms(graph: &HeGraph) -> Vec<Option<Value>> {
+    let mut streamed = vec![None; graph.len()];
+    for value in graph.values() {
+        if !matches!(graph.node(value).op, HeOp::Sum) {
+            continue;
+        }
+        let terms = graph.operands(value);
+        let mut distinct = terms.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() == terms.len() && terms.iter().all(|&t| graph.users(t).len() == 1) {
+            for t in terms {
+                streamed[t.index()] = Some(value);
+            }
+        }
+    }
+    streamed
 }
 
 /// The products rescaled lazily: every operand of a `Sum` is a product used only by it, all
@@ -285,6 +312,10 @@ struct Realizer<'a> {
     /// (logical value, level) -> the value at exactly `D_level` there.
     aligned: BTreeMap<(usize, u32), Value>,
     lazy: Vec<bool>,
+    /// The `Sum` each streamed term is accumulated into.
+    streamed: Vec<Option<Value>>,
+    /// Running accumulators of streamed sums.
+    accumulators: BTreeMap<usize, Value>,
 }
 
 impl Realizer<'_> {
@@ -309,8 +340,7 @@ impl Realizer<'_> {
         op: HeOp,
         operands: &[Value],
         ty: HeType,
-        level: u32,
-        scale: f64,
+        (level, scale): (u32, f64),
         suffix: &str,
     ) -> Value {
         let node = self.src.node(origin);
@@ -335,8 +365,7 @@ impl Realizer<'_> {
             HeOp::Rescale,
             &[x],
             ty,
-            level - 1,
-            scale / self.chain.prime(level),
+            (level - 1, scale / self.chain.prime(level)),
             "rescale",
         )
     }
@@ -372,8 +401,7 @@ impl Realizer<'_> {
             },
             &[realized],
             ty,
-            level,
-            scale,
+            (level, scale),
             "drop",
         );
         self.dropped.insert((operand.index(), level), value);
@@ -421,8 +449,7 @@ impl Realizer<'_> {
             },
             &[above],
             ty,
-            level + 1,
-            scale * constant,
+            (level + 1, scale * constant),
             "align",
         );
         let value = self.rescale(operand, product);
@@ -444,8 +471,7 @@ impl Realizer<'_> {
                     HeOp::Input { index: *index },
                     &[],
                     ty,
-                    level,
-                    d(level),
+                    (level, d(level)),
                     "",
                 );
                 let input = &self.src.inputs[*index as usize];
@@ -455,6 +481,13 @@ impl Realizer<'_> {
                     value: v,
                 });
                 v
+            }
+            HeOp::Sum if operands.iter().all(|o| self.streamed[o.index()].is_some()) => {
+                let lazy = operands.iter().all(|o| self.lazy[o.index()]);
+                let acc = self.accumulators.remove(&value.index()).ok_or_else(|| {
+                    self.infeasible(value, level, "a streamed sum has no accumulator".into())
+                })?;
+                if lazy { self.rescale(value, acc) } else { acc }
             }
             HeOp::Sum => {
                 let lazy = operands.iter().all(|o| self.lazy[o.index()]);
@@ -486,8 +519,7 @@ impl Realizer<'_> {
                             zero_padding: zp,
                             ..ty
                         },
-                        l,
-                        s,
+                        (l, s),
                         "",
                     );
                 }
@@ -507,7 +539,7 @@ impl Realizer<'_> {
                     .iter()
                     .map(|&o| self.settled(value, o, level))
                     .collect::<Result<_, _>>()?;
-                self.emit(value, node.op.clone(), &inputs, ty, level, d(level), "")
+                self.emit(value, node.op.clone(), &inputs, ty, (level, d(level)), "")
             }
             HeOp::TernaryLinear {
                 weight,
@@ -517,7 +549,7 @@ impl Realizer<'_> {
             } => match method {
                 LinearMethod::Columns => {
                     let x = self.settled(value, operands[0], level)?;
-                    self.emit(value, node.op.clone(), &[x], ty, level, d(level), "")
+                    self.emit(value, node.op.clone(), &[x], ty, (level, d(level)), "")
                 }
                 LinearMethod::Diagonals { .. } => {
                     let x = self.dropped(value, operands[0], level)?;
@@ -529,7 +561,7 @@ impl Realizer<'_> {
                         method: *method,
                         plain_scale,
                     };
-                    let product = self.emit(value, op, &[x], ty, level, s * plain_scale, "");
+                    let product = self.emit(value, op, &[x], ty, (level, s * plain_scale), "");
                     self.rescale(value, product)
                 }
             },
@@ -543,8 +575,7 @@ impl Realizer<'_> {
                     node.op.clone(),
                     &inputs,
                     ty,
-                    level,
-                    d(level) * d(level),
+                    (level, d(level) * d(level)),
                     "",
                 );
                 self.finish_product(value, product)
@@ -561,8 +592,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    level,
-                    s * scale,
+                    (level, s * scale),
                     "",
                 );
                 self.finish_product(value, product)
@@ -581,8 +611,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    level,
-                    s * scale,
+                    (level, s * scale),
                     "",
                 );
                 self.finish_product(value, product)
@@ -596,8 +625,7 @@ impl Realizer<'_> {
                     HeOp::Repack { mask_scale },
                     &[x],
                     ty,
-                    level,
-                    s * mask_scale,
+                    (level, s * mask_scale),
                     "",
                 );
                 self.rescale(value, product)
@@ -619,7 +647,7 @@ impl Realizer<'_> {
                 let operand_ty = self.out.node(x).ty;
                 if *alpha < 0.0 {
                     let (l, s) = self.level_scale(x);
-                    x = self.emit(value, HeOp::Neg, &[x], operand_ty, l, s, "negate");
+                    x = self.emit(value, HeOp::Neg, &[x], operand_ty, (l, s), "negate");
                 }
                 if alpha.abs() != 1.0 {
                     let (l, s) = self.level_scale(x);
@@ -629,8 +657,7 @@ impl Realizer<'_> {
                         HeOp::Relabel { factor },
                         &[x],
                         operand_ty,
-                        l,
-                        s / factor,
+                        (l, s / factor),
                         "map",
                     );
                 }
@@ -644,8 +671,7 @@ impl Realizer<'_> {
                             zero_padding: false,
                             ..operand_ty
                         },
-                        l,
-                        s,
+                        (l, s),
                         "map",
                     );
                 }
@@ -659,8 +685,7 @@ impl Realizer<'_> {
                     },
                     &[x],
                     ty,
-                    out_level,
-                    d(out_level),
+                    (out_level, d(out_level)),
                     "",
                 )
             }
@@ -696,6 +721,33 @@ impl Realizer<'_> {
         Ok(())
     }
 
+    /// Adds the realized streamed term `term` into the accumulator of `sum` (unrescaled for a
+    /// lazy sum, at the sum's level and default scale otherwise).
+    fn accumulate(&mut self, sum: Value, term: Value) -> Result<(), LevelError> {
+        let level = self.assignment.nodes[sum.index()].level;
+        let realized = if self.lazy[term.index()] {
+            self.unrescaled[term.index()]
+                .ok_or_else(|| self.infeasible(sum, level, "a lazy term is missing".into()))?
+        } else {
+            self.settled(sum, term, level)?
+        };
+        let acc = match self.accumulators.get(&sum.index()) {
+            None => realized,
+            Some(&acc) => {
+                let (l, s) = self.level_scale(acc);
+                let zero_padding =
+                    self.out.node(acc).ty.zero_padding && self.out.node(realized).ty.zero_padding;
+                let ty = HeType {
+                    zero_padding,
+                    ..self.src.node(sum).ty
+                };
+                self.emit(sum, HeOp::Add, &[acc, realized], ty, (l, s), "")
+            }
+        };
+        self.accumulators.insert(sum.index(), acc);
+        Ok(())
+    }
+
     /// The encoding scale of a plaintext factor at `level` for an operand at scale `s`: lands
     /// on `D_{level−1}` after the rescale, or on `D_level²` (lazy, rescaled with its sum).
     fn landing(&self, level: u32, s: f64, lazy: bool) -> f64 {
@@ -719,11 +771,7 @@ impl Realizer<'_> {
 
     /// `Relabel(1/M) → Bootstrap(target) → Relabel(M)` (no relabels when `M ≤ 1`).
     fn bootstrap(&mut self, origin: Value, x: Value, target: u32, bound: f64) -> Value {
-        let range = if bound.is_finite() && bound > 1.0 {
-            bound.log2().ceil().exp2()
-        } else {
-            1.0
-        };
+        let range = super::placement::range_of(bound);
         let ty = self.out.node(x).ty;
         let mut input = x;
         if range > 1.0 {
@@ -735,8 +783,7 @@ impl Realizer<'_> {
                 },
                 &[x],
                 ty,
-                l,
-                s * range,
+                (l, s * range),
                 "to_range",
             );
         }
@@ -745,12 +792,8 @@ impl Realizer<'_> {
             origin,
             HeOp::Bootstrap { level: target },
             &[input],
-            HeType {
-                zero_padding: false,
-                ..ty
-            },
-            target,
-            scale,
+            ty,
+            (target, scale),
             "bootstrap",
         );
         if range > 1.0 {
@@ -758,12 +801,8 @@ impl Realizer<'_> {
                 origin,
                 HeOp::Relabel { factor: range },
                 &[refreshed],
-                HeType {
-                    zero_padding: false,
-                    ..ty
-                },
-                target,
-                scale / range,
+                ty,
+                (target, scale / range),
                 "from_range",
             )
         } else {

@@ -14,11 +14,13 @@ pub mod encoding;
 mod graph;
 mod layout;
 pub mod levels;
+pub mod placement;
 mod verify;
 
 pub use build::{layer_count, lower};
 pub use graph::{
-    ApproxInfo, HeGraph, HeInput, HeNode, HeOp, HeType, Stage, Value, layout_label, region_label,
+    ApproxInfo, BootstrapHint, HeGraph, HeInput, HeNode, HeOp, HeType, Stage, Value, layout_label,
+    region_label,
 };
 pub use layout::{Encoding, Shapes};
 pub use verify::verify;

@@ -147,8 +147,10 @@ fn check_value(graph: &HeGraph, value: Value) -> Result<(), String> {
             false
         }
         HeOp::Bootstrap { .. } => {
-            same_layout(&first.unwrap_or(ty))?;
-            false
+            // Zero padding stays zero up to the bootstrap's error, as after any op.
+            let a = first.unwrap_or(ty);
+            same_layout(&a)?;
+            a.zero_padding
         }
         HeOp::MulCt => {
             let (a, b) = (types[0], types[1]);

@@ -40,7 +40,15 @@ pub struct BootstrapLevels {
     pub eval_mod: u32,
     /// Levels SlotsToCoeffs consumes.
     pub slots_to_coeffs: u32,
+    /// The lowest level a ciphertext may enter the bootstrapper at.
+    pub min_input_level: u32,
 }
+
+/// The bootstrapper plans are compiled for: its depth (the chain reserves these levels above
+/// the user levels; a bootstrap's output level is the top user level) and its minimum input
+/// level. **The one place to swap** when the runtime's `Bootstrapper` states its own: the
+/// ring, the chain, the placement's level budget and its bootstrap cost all follow from it.
+pub const BOOTSTRAPPER: BootstrapLevels = BootstrapLevels::LATTIGO_DEFAULT;
 
 impl BootstrapLevels {
     /// Lattigo's default circuit.
@@ -48,11 +56,30 @@ impl BootstrapLevels {
         coeffs_to_slots: 4,
         eval_mod: 8,
         slots_to_coeffs: 3,
+        min_input_level: 0,
     };
 
     /// Levels the circuit consumes above the target level.
     pub fn depth(&self) -> u32 {
         self.coeffs_to_slots + self.eval_mod + self.slots_to_coeffs
+    }
+
+    /// The circuit the cost model prices: Lattigo's for the default; otherwise EvalMod as
+    /// three double angles after the deepest cosine series its remaining levels allow.
+    pub fn cost_circuit(&self) -> crate::cost::BootstrapCircuit {
+        use crate::cost::BootstrapCircuit;
+        if *self == Self::LATTIGO_DEFAULT {
+            return BootstrapCircuit::LATTIGO_DEFAULT;
+        }
+        let double_angles = self.eval_mod.saturating_sub(1).min(3);
+        let series_levels = self.eval_mod - double_angles;
+        BootstrapCircuit {
+            coeffs_to_slots_depth: self.coeffs_to_slots,
+            eval_mod_degree: (1u32 << series_levels.min(10)) - 1,
+            double_angles,
+            slots_to_coeffs_depth: self.slots_to_coeffs,
+            min_input_level: self.min_input_level,
+        }
     }
 }
 

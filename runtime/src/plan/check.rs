@@ -780,10 +780,10 @@ pub(crate) fn derive(
             if *level as usize >= q.len() {
                 return Err(bad(format!("target level {level} is above the chain")));
             }
+            // Zero padding stays zero up to the bootstrap's error, as after any op.
             ValueType {
                 level: *level,
                 scale: declared.scale,
-                zero_padding: false,
                 ..a
             }
         }
