@@ -173,7 +173,7 @@ pub struct Ring {
     /// The bootstrapping circuit levels are reserved for.
     pub circuit: BootstrapLevels,
     /// Most levels a value may use between bootstraps: the secure ring's budget under
-    /// [`params::BOOTSTRAPPER`], for insecure test rings too.
+    /// [`params::bootstrapper`], for insecure test rings too.
     pub max_level: u32,
 }
 
@@ -183,7 +183,7 @@ impl Ring {
     pub fn for_model(config: &Config, options: &CompileOptions) -> Result<Self, LowerError> {
         let tokens = options.tokens as u32;
         let head_dim = config.head_dim as u32;
-        let circuit = params::BOOTSTRAPPER;
+        let circuit = params::bootstrapper();
         let log_n = if options.insecure {
             let block = (2 * tokens.max(1) - 1).next_power_of_two();
             let head_blocks = 1u32 << head_dim.max(1).trailing_zeros();
@@ -214,8 +214,8 @@ impl Ring {
     /// machine's memory.
     pub fn target(&self, options: &CompileOptions) -> Target {
         let level_cap = params::max_user_levels(params::SECURE_LOG_N, self.circuit);
-        let chain = params::literal(self.log_n, params::max_levels(params::SECURE_LOG_N));
-        let limbs = (params::max_levels(params::SECURE_LOG_N) + 1) as u64;
+        let chain = params::bootstrap_literal(self.log_n, level_cap, self.circuit);
+        let limbs = chain.log_q.len() as u64;
         Target {
             estimator: Estimator::new(self.log_n, chain.log_p.len() as u32),
             level_cap,
@@ -280,10 +280,7 @@ impl PlacementPolicy {
 /// The cost model placement prices bootstraps with: the secure ring, `ring.max_level` levels
 /// between bootstraps, the bootstrapper's circuit, ensi's bootstrap target.
 pub(crate) fn cost_model(ring: &Ring) -> Result<CostModel, CompileError> {
-    let literal = params::literal(
-        params::SECURE_LOG_N,
-        params::max_levels(params::SECURE_LOG_N),
-    );
+    let literal = params::bootstrap_literal(params::SECURE_LOG_N, ring.max_level, ring.circuit);
     let shape = RingShape {
         log_n: params::SECURE_LOG_N,
         max_level: ring.max_level,
@@ -332,7 +329,9 @@ pub(crate) fn realize(
     placed: &Placed,
     chosen: &Chosen,
 ) -> Result<HeGraph, crate::CompileError> {
-    let chain = Chain::new(chosen.params.q.clone(), chosen.params.literal.log_scale);
+    // Values live at the user levels; the bootstrapping primes above are the circuit's own.
+    let user = &chosen.params.q[..=chosen.user_top as usize];
+    let chain = Chain::new(user.to_vec(), chosen.params.literal.log_scale);
     let (leveled, _) = levels::realize(graph, &placed.assignment, &chain, &placed.bounds)?;
     Ok(checked(leveled)?)
 }

@@ -6,6 +6,7 @@
 //! ([`crate::lower::levels::Chain`]).
 
 use ensi_runtime::ckks::arith::primes::{is_prime, primes_below};
+use ensi_runtime::ckks::circuits::bootstrap::BootstrapConfig;
 #[cfg(test)]
 use ensi_runtime::ckks::scheme::Security;
 use ensi_runtime::ckks::scheme::params::max_log_qp_128;
@@ -21,17 +22,23 @@ pub const Q0_BITS: u32 = 60;
 pub const SPECIAL_PRIME_BITS: u32 = 61;
 /// Key-switching digits at the top of the chain (as the peers' N = 2^16 set).
 pub const DNUM: u32 = 3;
+/// Bits of the bootstrapping circuit's primes: CoeffsToSlots, EvalMod and SlotsToCoeffs
+/// keep their values at scales near 2^60 (the runtime's `N16_QP1726_BOOT` shape).
+pub const BOOTSTRAP_PRIME_BITS: u32 = 60;
+/// Key-switching digits of a bootstrapping chain. 10 digits keep P to 3 primes, so that at
+/// N = 2^16 the 128-bit bound holds 14 user levels above the circuit's 15 (the runtime's
+/// `N16_QP1726_BOOT` has 5 digits, P = 6 primes and 10 user levels): the placements of
+/// ENSI's policy need more than 10 levels between bootstraps; the price is key memory
+/// (each switching key has twice the digits).
+pub const BOOTSTRAP_DNUM: u32 = 10;
 /// Ring degree of secure plans: the smallest whose 128-bit bound holds the bootstrapping
 /// circuit and a useful number of levels above it.
 pub const SECURE_LOG_N: u32 = 16;
 /// Ring degrees of `--insecure-test-params` (as small as the layouts allow).
 pub const INSECURE_LOG_N: std::ops::RangeInclusive<u32> = 11..=13;
 
-/// The bootstrapping circuit the chain reserves levels for, until the runtime's bootstrapper
-/// exists and can be measured: Lattigo v6's defaults (CoeffsToSlots 4 levels, EvalMod 8 =
-/// cosine of degree 30 + 3 double angles, SlotsToCoeffs 3), every level a scaling prime of
-/// [`SCALE_BITS`] bits so that the default scales stay at 2^40 throughout the chain. The one
-/// constant set to swap for the bootstrapper's own.
+/// The levels a bootstrapping circuit consumes, as the chain reserves them above the user
+/// levels ([`bootstrapper`] reads them off the runtime's bootstrapper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BootstrapLevels {
     /// Levels CoeffsToSlots consumes.
@@ -44,11 +51,20 @@ pub struct BootstrapLevels {
     pub min_input_level: u32,
 }
 
-/// The bootstrapper plans are compiled for: its depth (the chain reserves these levels above
-/// the user levels; a bootstrap's output level is the top user level) and its minimum input
-/// level. **The one place to swap** when the runtime's `Bootstrapper` states its own: the
-/// ring, the chain, the placement's level budget and its bootstrap cost all follow from it.
-pub const BOOTSTRAPPER: BootstrapLevels = BootstrapLevels::LATTIGO_DEFAULT;
+/// The bootstrapper plans are compiled for: the runtime's default circuit
+/// (`BootstrapConfig::new`, the one the executor builds for every `Bootstrap` op), whose
+/// depth the chain reserves above the user levels (a bootstrap's output is at most the top
+/// user level) and whose minimum input level is 0. The ring, the chain, the placement's
+/// level budget and its bootstrap cost all follow from it.
+pub fn bootstrapper() -> BootstrapLevels {
+    let config = BootstrapConfig::new(1 << (SECURE_LOG_N - 1));
+    BootstrapLevels {
+        coeffs_to_slots: config.cts_levels as u32,
+        eval_mod: config.eval_mod_depth() as u32,
+        slots_to_coeffs: config.stc_levels as u32,
+        min_input_level: 0,
+    }
+}
 
 impl BootstrapLevels {
     /// Lattigo's default circuit.
@@ -148,8 +164,32 @@ pub fn literal(log_n: u32, levels: u32) -> ParamsLiteral {
     }
 }
 
-/// The most levels above q_0 whose chain fits the 128-bit bound at `log_n`, bootstrapping
-/// levels included (0 if none fits or the ring is outside the table).
+/// The bit sizes of a bootstrapping chain: q_0, `user_levels` scaling primes, the circuit's
+/// levels in [`BOOTSTRAP_PRIME_BITS`]-bit primes on top, and special primes whose product
+/// exceeds a digit of [`BOOTSTRAP_DNUM`].
+pub fn bootstrap_literal(log_n: u32, user_levels: u32, circuit: BootstrapLevels) -> ParamsLiteral {
+    let primes = 1 + user_levels + circuit.depth();
+    let alpha = primes.div_ceil(BOOTSTRAP_DNUM);
+    let digit_bits = alpha * Q0_BITS.max(BOOTSTRAP_PRIME_BITS);
+    let special = digit_bits.div_ceil(SPECIAL_PRIME_BITS).max(1);
+    ParamsLiteral {
+        log_n,
+        log_q: std::iter::once(Q0_BITS)
+            .chain(std::iter::repeat_n(SCALE_BITS, user_levels as usize))
+            .chain(std::iter::repeat_n(
+                BOOTSTRAP_PRIME_BITS,
+                circuit.depth() as usize,
+            ))
+            .collect(),
+        log_p: vec![SPECIAL_PRIME_BITS; special as usize],
+        log_scale: SCALE_BITS,
+        digit_primes: alpha,
+        secret: SecretDistribution::UniformTernary,
+    }
+}
+
+/// The most levels above q_0 whose chain fits the 128-bit bound at `log_n` without
+/// bootstrapping (0 if none fits or the ring is outside the table).
 pub fn max_levels(log_n: u32) -> u32 {
     let Some(bound) = max_log_qp_128(log_n) else {
         return 0;
@@ -161,9 +201,15 @@ pub fn max_levels(log_n: u32) -> u32 {
 }
 
 /// The most levels a secure plan's values may use at `log_n` when bootstrapping (the circuit's
-/// levels reserved above them).
+/// levels reserved above them in their own primes).
 pub fn max_user_levels(log_n: u32, circuit: BootstrapLevels) -> u32 {
-    max_levels(log_n).saturating_sub(circuit.depth())
+    let Some(bound) = max_log_qp_128(log_n) else {
+        return 0;
+    };
+    (1..512)
+        .take_while(|&levels| bootstrap_literal(log_n, levels, circuit).log_qp() <= bound)
+        .last()
+        .unwrap_or(0)
 }
 
 /// The primes of `literal`: q_0 the largest NTT-friendly prime below 2^bits, special primes
@@ -173,11 +219,15 @@ pub fn max_user_levels(log_n: u32, circuit: BootstrapLevels) -> u32 {
 /// selection), so `D_{l−1} = D_l² / q_l` deviates from 2^log_scale by at most half a prime
 /// gap, level after level.
 ///
+/// Only the run of `log_scale`-bit primes above q_0 (the user levels) is chosen this way,
+/// anchored at its top as the runtime anchors default scales; a bootstrapping chain's larger
+/// primes above it (the circuit's own scales) are the largest of their size not yet taken.
+///
 /// The runtime's literal-only derivation (primes alternating around 2^bits) does not
 /// correct the deviation, which doubles at every level under `D_{l−1} = D_l² / q_l`: at
 /// N = 2^16 its chains of 20 scaling primes end at `D_0 = 2^41.2`, of 29 at `2^−∞`. The plan
-/// therefore carries its primes ([`PlanParams::q`]). The one function to swap for the
-/// runtime's checked parameters once they can be built from explicit primes.
+/// therefore carries its primes ([`PlanParams::q`]), which the runtime checks against the
+/// literal (`Params::with_primes`).
 pub fn derive_primes(literal: &ParamsLiteral) -> Result<(Vec<u64>, Vec<u64>), ParamsError> {
     let error = |e: ensi_runtime::ckks::arith::Error| ParamsError::Primes {
         message: e.to_string(),
@@ -187,10 +237,12 @@ pub fn derive_primes(literal: &ParamsLiteral) -> Result<(Vec<u64>, Vec<u64>), Pa
         return Ok((Vec::new(), Vec::new()));
     };
     let mut q = primes_below(log_n, first, 1, &[]).map_err(error)?;
+    let user = rest.iter().take_while(|&&b| b == literal.log_scale).count();
+    let (user_bits, above) = rest.split_at(user);
     let target = f64::from(literal.log_scale).exp2();
     let mut scale = target;
-    let mut scaling = Vec::with_capacity(rest.len());
-    for &bits in rest.iter().rev() {
+    let mut scaling = Vec::with_capacity(user);
+    for &bits in user_bits.iter().rev() {
         let wanted = scale * scale / target;
         let prime =
             nearest_ntt_prime(log_n, wanted, bits, &q, &scaling).ok_or(ParamsError::Primes {
@@ -204,6 +256,14 @@ pub fn derive_primes(literal: &ParamsLiteral) -> Result<(Vec<u64>, Vec<u64>), Pa
     }
     scaling.reverse();
     q.extend(scaling);
+    let mut i = 0;
+    while i < above.len() {
+        let bits = above[i];
+        let run = above[i..].iter().take_while(|&&b| b == bits).count();
+        let exclude = q.clone();
+        q.extend(primes_below(log_n, bits, run, &exclude).map_err(error)?);
+        i += run;
+    }
     let mut p: Vec<u64> = Vec::new();
     let mut i = 0;
     while i < literal.log_p.len() {
@@ -245,11 +305,19 @@ pub fn choose(
     circuit: BootstrapLevels,
 ) -> Result<Chosen, ParamsError> {
     let bootstrap_levels = if bootstraps { circuit.depth() } else { 0 };
-    let levels = user_top.max(1) + bootstrap_levels;
-    let literal = literal(log_n, levels);
+    let user_top = user_top.max(1);
+    let literal = if bootstraps {
+        bootstrap_literal(log_n, user_top, circuit)
+    } else {
+        literal(log_n, user_top)
+    };
     let bound = max_log_qp_128(log_n);
     if !insecure && bound.is_none_or(|b| literal.log_qp() > b) {
-        let max_levels = max_levels(log_n);
+        let max_levels = if bootstraps {
+            max_user_levels(log_n, circuit)
+        } else {
+            max_levels(log_n)
+        };
         let hint = if bootstraps {
             String::new()
         } else {
@@ -298,7 +366,7 @@ pub fn choose(
             hash: checked.hash(),
             security: checked.security(),
         },
-        user_top: levels - bootstrap_levels,
+        user_top,
         bootstrap_levels,
         log_qp,
         bound,
@@ -310,8 +378,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_secure_ring_holds_the_bootstrapping_circuit_and_fourteen_levels() {
-        assert_eq!(max_user_levels(16, BootstrapLevels::LATTIGO_DEFAULT), 14);
+    fn the_secure_bootstrapping_chain_has_the_runtimes_shape_and_fourteen_user_levels() {
+        let circuit = bootstrapper();
+        assert_eq!(circuit.depth(), 15);
+        assert_eq!(max_user_levels(16, circuit), 14);
+        let runtime = ensi_runtime::ckks::circuits::bootstrap::BOOT_N16
+            .params
+            .literal();
+        assert_eq!(bootstrap_literal(16, 10, circuit).log_q, runtime.log_q);
+        let chosen = choose(16, 14, true, false, circuit).unwrap();
+        assert_eq!(chosen.user_top, 14);
+        assert_eq!(chosen.params.q.len(), 30);
+        assert_eq!(chosen.params.literal.dnum(), 10);
+        let params =
+            Params::with_primes(&chosen.params.literal, &chosen.params.q, &chosen.params.p)
+                .unwrap();
+        // Default scales anchored at the top user level, exactly as the compiler's chain.
+        let chain = crate::lower::levels::Chain::new(chosen.params.q[..=14].to_vec(), SCALE_BITS);
+        for level in 0..=14 {
+            assert_eq!(
+                params.default_scale(level),
+                chain.scales[level],
+                "level {level}"
+            );
+        }
+        let error = choose(16, 15, true, false, circuit).unwrap_err();
+        assert!(error.to_string().contains("holds at most 14"), "{error}");
+    }
+
+    #[test]
+    fn the_secure_ring_holds_twenty_nine_levels_without_bootstrapping() {
         let literal = literal(16, 29);
         assert_eq!(literal.dnum(), 3);
         assert!(literal.log_qp() <= 1747);
@@ -320,19 +416,19 @@ mod tests {
 
     #[test]
     fn chains_are_checked_and_marked() {
-        let chosen = choose(16, 14, true, false, BootstrapLevels::LATTIGO_DEFAULT).unwrap();
+        let chosen = choose(16, 14, true, false, bootstrapper()).unwrap();
         assert_eq!(chosen.params.q.len(), 30);
         assert_eq!(chosen.params.security, Security::Bits128);
         assert!(chosen.log_qp <= 1747.0);
         assert_eq!(chosen.user_top, 14);
-        let error = choose(16, 40, false, false, BootstrapLevels::LATTIGO_DEFAULT).unwrap_err();
+        let error = choose(16, 40, false, false, bootstrapper()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the plan needs 40 levels, but at N = 2^16 the 128-bit bound (1747 bits of QP) holds \
              at most 29 (with bootstraps, 14 levels between them: choose a placement policy that \
              bootstraps)"
         );
-        let insecure = choose(11, 40, false, true, BootstrapLevels::LATTIGO_DEFAULT).unwrap();
+        let insecure = choose(11, 40, false, true, bootstrapper()).unwrap();
         assert_eq!(insecure.params.security, Security::InsecureForTesting);
         assert_eq!(insecure.params.q.len(), 41);
         for (i, &q) in insecure.params.q.iter().enumerate() {
@@ -343,7 +439,7 @@ mod tests {
     #[test]
     fn the_plan_hash_is_the_runtime_params_hash() {
         for insecure in [false, true] {
-            let chosen = choose(16, 10, true, insecure, BootstrapLevels::LATTIGO_DEFAULT).unwrap();
+            let chosen = choose(16, 10, true, insecure, bootstrapper()).unwrap();
             let PlanParams {
                 literal,
                 q,
