@@ -1,5 +1,11 @@
 //! The subcommands, one module each.
 
 pub mod compile;
+pub mod decrypt;
+pub mod encrypt;
+pub mod eval;
 pub mod forward;
+pub mod keygen;
 pub mod report;
+pub mod run;
+pub mod session;

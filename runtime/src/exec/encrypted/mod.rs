@@ -28,6 +28,7 @@
 
 pub mod client;
 pub mod debug;
+pub mod files;
 mod profile;
 
 use std::time::Instant;
