@@ -173,3 +173,71 @@ fn op_by_op_errors_of_the_smallest_fixture() -> anyhow::Result<()> {
     eprintln!("first above: {:?}", check.first_above);
     Ok(())
 }
+
+/// A plan that bootstraps is a clear error in this build (no bootstrapper yet), not a panic;
+/// keys for another plan's parameters are refused before anything runs.
+#[test]
+fn a_bootstrap_and_foreign_keys_are_clear_errors() -> anyhow::Result<()> {
+    use ensi_runtime::plan::{Instr, Op, OutputSignature, ValueId};
+    let s = setup(FIXTURES[0])?;
+    // input -> bootstrap -> output, on the fixture plan's parameters and input.
+    let mut plan = s.plan.clone();
+    let input = plan.values[0];
+    let mut refreshed = input;
+    refreshed.level = input.level - 1;
+    refreshed.zero_padding = false;
+    plan.values = vec![input, refreshed];
+    plan.instrs = vec![
+        Instr {
+            op: Op::Input { index: 0 },
+            result: ValueId(0),
+            frees: vec![],
+            region: 0,
+        },
+        Instr {
+            op: Op::Bootstrap {
+                a: ValueId(0),
+                level: refreshed.level,
+            },
+            result: ValueId(1),
+            frees: vec![ValueId(0)],
+            region: 0,
+        },
+    ];
+    plan.outputs = vec![OutputSignature {
+        name: "hidden".into(),
+        value: ValueId(1),
+    }];
+    plan.needs_bootstrapping = true;
+    let info = plan::check::check(&plan)?;
+    let weights = BoundWeights::bind(&plan, &s.checkpoint)?;
+    let mut keygen = KeyGenerator::from_seed(&s.params, [9; 32])?;
+    let keys = client::evaluation_keys(&plan, &mut keygen)?;
+    let eval = Evaluator::new(&s.params, &keys)?;
+    let embedded = exec::embed_tokens(s.checkpoint.embedding(), s.reference.input_ids())?;
+    let mut encryptor = Encryptor::with_secret_key(&s.params, keygen.secret_key())?;
+    let inputs = client::encrypt_inputs(&plan, &mut encryptor, &[embedded])?;
+    let error = EncryptedExecutor::new(&plan, &info, &weights, &eval)?
+        .run(inputs)
+        .err()
+        .context("a bootstrap ran")?;
+    assert_eq!(
+        error.to_string(),
+        "instruction 1 bootstraps, but bootstrapping is not available in this build: compile a \
+         plan without bootstraps (deeper parameters) to run it encrypted"
+    );
+
+    // Keys lacking the plan's Galois elements.
+    let empty = ensi_runtime::ckks::scheme::EvaluationKeys::empty(&s.params);
+    let eval = Evaluator::new(&s.params, &empty)?;
+    let error = EncryptedExecutor::new(&s.plan, &s.info, &s.weights, &eval)
+        .err()
+        .context("keys accepted")?;
+    assert!(
+        error
+            .to_string()
+            .starts_with("the evaluation keys lack the relinearization key and"),
+        "{error}"
+    );
+    Ok(())
+}
