@@ -2,8 +2,9 @@
 //!
 //! Also: the encrypted run against the plaintext executor on the same plan, op by op for the
 //! smallest fixture (the observer hook a client-side debugger uses), and the clear errors for
-//! foreign keys and a plan that bootstraps. `cargo test -p ensi-tests --test encrypted --
-//! --nocapture` prints the per-fixture table and profiles.
+//! foreign keys and a plan that bootstraps. The default suite runs the smallest fixture; the
+//! others are `--ignored` (minutes each). `cargo test -p ensi-tests --test encrypted --
+//! --nocapture` prints the per-fixture lines and profiles.
 
 use std::time::Instant;
 
@@ -133,13 +134,15 @@ fn the_smallest_fixture_encrypted_matches_the_reference() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The larger fixtures: minutes each in the dev profile on two shared cores (dev-h64: 8 min
+/// wall, 2.6 GiB peak), too slow for the default suite. `cargo test -p ensi-tests --test
+/// encrypted -- --ignored every_other --nocapture`.
 #[test]
+#[ignore = "slow: several minutes per fixture in the dev profile; run on demand or nightly"]
 fn every_other_fixture_encrypted_matches_the_reference() -> anyhow::Result<()> {
-    let mut lines = Vec::new();
     for fixture in &FIXTURES[1..] {
-        lines.push(check_fixture(fixture)?);
+        eprintln!("{}", check_fixture(fixture)?);
     }
-    eprintln!("{}", lines.join("\n"));
     Ok(())
 }
 
