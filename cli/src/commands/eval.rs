@@ -8,7 +8,7 @@ use ensi_runtime::ckks::scheme::Evaluator;
 use ensi_runtime::exec::EncryptedExecutor;
 use ensi_runtime::exec::encrypted::files::{self, CiphertextFile, FileError};
 
-use super::session::{bind, exec_failure, file_failure, load_plan};
+use super::session::{bind, exec_failure, file_failure, load_plan, progress};
 use crate::exit::{Code, Failure};
 
 /// Arguments of `ensi eval`.
@@ -68,7 +68,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Evaluator::new(&loaded.params, &keys).map_err(|e| Failure::new(Code::DataError, e))?;
     let executor =
         EncryptedExecutor::new(plan, &loaded.info, &weights, &eval).map_err(exec_failure)?;
-    let run = executor.run(inputs).map_err(exec_failure)?;
+    let bar = progress(plan, "eval");
+    let run = executor
+        .run_observed(inputs, |index, _| bar.set_position(index as u64 + 1))
+        .map_err(exec_failure)?;
+    bar.finish_and_clear();
     files::save_ciphertexts(
         &args.output,
         plan,

@@ -15,7 +15,7 @@ use ensi_runtime::exec::{self, EncryptedExecutor};
 use super::compile::Policy;
 use super::decrypt::write_outputs;
 use super::forward::{TokenIds, parse_tokens};
-use super::session::{Precision, bind, checked, exec_failure, load_plan, logits, top_k};
+use super::session::{Precision, bind, checked, exec_failure, load_plan, logits, progress, top_k};
 use crate::exit::{Code, Failure};
 
 /// Arguments of `ensi run`.
@@ -169,7 +169,12 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
         check.encrypted
     } else {
-        executor.run(inputs).map_err(exec_failure)?
+        let bar = progress(plan, "eval");
+        let run = executor
+            .run_observed(inputs, |index, _| bar.set_position(index as u64 + 1))
+            .map_err(exec_failure)?;
+        bar.finish_and_clear();
+        run
     };
     print!("{}", run.profile);
 

@@ -166,3 +166,16 @@ impl std::fmt::Display for Precision {
         )
     }
 }
+
+/// A progress bar over a plan's instructions on stderr; drawn only on a terminal (quiet in
+/// pipes and files).
+pub fn progress(plan: &Plan, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(plan.instrs.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {pos}/{len} instructions, {elapsed_precise}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}

@@ -14,6 +14,7 @@
 
 use std::path::Path;
 
+#[cfg(feature = "serialize-secret")]
 use zeroize::Zeroizing;
 
 #[cfg(feature = "serialize-secret")]

@@ -419,8 +419,17 @@ impl<'k> Machine<'_, 'k> {
         let err = scheme(index, op);
         Ok(match &instr.op {
             Op::Input { index: input } => {
-                let slot = self.inputs.get_mut(*input as usize).and_then(Option::take);
-                slot.ok_or(ExecError::InputCount {
+                // Moved out on its last use, cloned before.
+                let again = plan.instrs[index + 1..]
+                    .iter()
+                    .any(|later| later.op == Op::Input { index: *input });
+                let slot = self.inputs.get_mut(*input as usize);
+                let value = if again {
+                    slot.and_then(|s| s.clone())
+                } else {
+                    slot.and_then(Option::take)
+                };
+                value.ok_or(ExecError::InputCount {
                     expected: plan.inputs.len(),
                     found: *input as usize,
                 })?
