@@ -243,3 +243,15 @@ fn client_and_server_round_trip_and_refuse_foreign_or_tampered_files() {
     assert!(listing.contains("position 3:"), "{listing}");
     assert!(Path::new(&decrypted).exists());
 }
+
+/// `ensi run` on 128-bit parameters: the plan needs bootstraps, which the compiler cannot
+/// place yet (or, once it can, this build cannot execute) — a clear error (exit 65) either
+/// way, not a panic.
+#[test]
+fn run_without_test_params_explains_what_is_missing() {
+    let model = fixture("dev-h32").display().to_string();
+    refused(
+        &["run", &model, "--tokens", "3 17 9 1"],
+        "bootstrap",
+    );
+}
