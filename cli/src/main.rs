@@ -36,6 +36,8 @@ enum Command {
     Decrypt(commands::decrypt::Args),
     /// Compile, keygen, encrypt, eval and decrypt in one process, with precision and timing reports.
     Run(commands::run::Args),
+    /// Benchmark a component of the runtime (`ensi bench ckks`).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Decrypt(args) => commands::decrypt::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

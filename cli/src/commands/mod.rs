@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+pub mod bench;
 pub mod compile;
 pub mod decrypt;
 pub mod encrypt;

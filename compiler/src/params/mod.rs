@@ -6,10 +6,10 @@
 //! ([`crate::lower::levels::Chain`]).
 
 use ensi_runtime::ckks::arith::primes::{is_prime, primes_below};
-use ensi_runtime::ckks::scheme::params::max_log_qp_128;
-use ensi_runtime::ckks::scheme::{Params, ParamsLiteral, SecretDistribution};
 #[cfg(test)]
 use ensi_runtime::ckks::scheme::Security;
+use ensi_runtime::ckks::scheme::params::max_log_qp_128;
+use ensi_runtime::ckks::scheme::{Params, ParamsLiteral, SecretDistribution};
 use ensi_runtime::plan::PlanParams;
 use serde::Serialize;
 
@@ -317,7 +317,13 @@ mod tests {
     fn the_plan_hash_is_the_runtime_params_hash() {
         for insecure in [false, true] {
             let chosen = choose(16, 10, true, insecure, BootstrapLevels::LATTIGO_DEFAULT).unwrap();
-            let PlanParams { literal, q, p, hash, security } = &chosen.params;
+            let PlanParams {
+                literal,
+                q,
+                p,
+                hash,
+                security,
+            } = &chosen.params;
             let rebuilt = if insecure {
                 Params::insecure_with_primes(literal, q, p)
             } else {
@@ -345,7 +351,9 @@ mod tests {
         let (q, p) = derive_primes(&secure).unwrap();
         assert_ne!(
             Params::with_primes(&secure, &q, &p).unwrap().hash(),
-            Params::insecure_with_primes(&secure, &q, &p).unwrap().hash(),
+            Params::insecure_with_primes(&secure, &q, &p)
+                .unwrap()
+                .hash(),
             "the security marker is part of the hash"
         );
     }

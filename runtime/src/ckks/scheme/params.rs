@@ -212,21 +212,7 @@ impl Params {
     /// 128-bit bound (uniform ternary secret) and sparse secrets (see
     /// [`Params::with_sparse_estimate`]).
     pub fn new(literal: &ParamsLiteral) -> Result<Self, ParamsError> {
-        if let SecretDistribution::FixedHammingWeight { h } = literal.secret {
-            return Err(ParamsError::SparseSecretNeedsEstimate { h });
-        }
-        let (ring, log_qp) = build_ring(literal)?;
-        let max = max_log_qp_128(literal.log_n).ok_or(ParamsError::NoSecurityTable {
-            log_n: literal.log_n,
-        })?;
-        if log_qp > f64::from(max) {
-            return Err(ParamsError::ExceedsSecurityBound {
-                log_n: literal.log_n,
-                log_qp,
-                max,
-            });
-        }
-        Self::finish(literal, ring, log_qp, Security::Bits128)
+        Self::secure(literal, build_ring(literal)?)
     }
 
     /// A sparse-secret set, accepted on the strength of `estimate` (which must name the
@@ -275,10 +261,18 @@ impl Params {
     /// scale-stable chains, and the plans that carry them): the same checks as
     /// [`Params::new`] plus [`check_explicit_primes`].
     pub fn with_primes(literal: &ParamsLiteral, q: &[u64], p: &[u64]) -> Result<Self, ParamsError> {
+        Self::secure(literal, build_ring_on(literal, q, p)?)
+    }
+
+    /// The 128-bit path shared by [`Params::new`] and [`Params::with_primes`]: a uniform
+    /// ternary secret and log2(QP) of the actual primes within the HE-standard bound.
+    fn secure(
+        literal: &ParamsLiteral,
+        (ring, log_qp): (Arc<RingContext>, f64),
+    ) -> Result<Self, ParamsError> {
         if let SecretDistribution::FixedHammingWeight { h } = literal.secret {
             return Err(ParamsError::SparseSecretNeedsEstimate { h });
         }
-        let (ring, log_qp) = build_ring_on(literal, q, p)?;
         let max = max_log_qp_128(literal.log_n).ok_or(ParamsError::NoSecurityTable {
             log_n: literal.log_n,
         })?;
@@ -542,7 +536,8 @@ pub fn check_explicit_primes(
         }
         for (i, (&prime, &bits)) in primes.iter().zip(sizes.iter()).enumerate() {
             let size = (prime as f64).log2();
-            if bits == 0 || bits >= 63 || size <= f64::from(bits - 1) || size >= f64::from(bits + 1) {
+            if bits == 0 || bits >= 63 || size <= f64::from(bits - 1) || size >= f64::from(bits + 1)
+            {
                 return mismatch(format!("{name}_{i} = {prime} is not a {bits}-bit prime"));
             }
         }
@@ -751,8 +746,12 @@ mod tests {
         let mut q = derived.q();
         q.swap(0, 1);
         let err = Params::insecure_with_primes(&literal, &q, &derived.p()).unwrap_err();
-        assert!(matches!(err, ParamsError::PrimesDoNotMatchLiteral { .. }), "{err}");
-        let err = Params::insecure_with_primes(&literal, &derived.q()[1..], &derived.p()).unwrap_err();
+        assert!(
+            matches!(err, ParamsError::PrimesDoNotMatchLiteral { .. }),
+            "{err}"
+        );
+        let err =
+            Params::insecure_with_primes(&literal, &derived.q()[1..], &derived.p()).unwrap_err();
         assert!(err.to_string().contains("primes for"), "{err}");
         let mut q = derived.q();
         q[1] += 2; // same size, no longer ≡ 1 mod 2N
