@@ -26,6 +26,16 @@ enum Command {
     Compile(commands::compile::Args),
     /// Describe a plan: levels, rescales, bootstraps, rotations, keys, estimated cost.
     Report(commands::report::Args),
+    /// Client: a secret key (0600) and the evaluation keys a plan needs.
+    Keygen(commands::keygen::Args),
+    /// Client: token ids -> embeddings -> the plan's input ciphertexts.
+    Encrypt(commands::encrypt::Args),
+    /// Server: plan + evaluation keys + input ciphertexts -> output ciphertexts.
+    Eval(commands::eval::Args),
+    /// Client: output ciphertexts -> hidden state, logits, top-k tokens.
+    Decrypt(commands::decrypt::Args),
+    /// Compile, keygen, encrypt, eval and decrypt in one process, with precision and timing reports.
+    Run(commands::run::Args),
     /// Benchmark a component of the runtime (`ensi bench ckks`).
     Bench(commands::bench::Args),
 }
@@ -37,6 +47,11 @@ fn main() -> ExitCode {
         Command::Forward(args) => commands::forward::run(args),
         Command::Compile(args) => commands::compile::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Encrypt(args) => commands::encrypt::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Decrypt(args) => commands::decrypt::run(args),
+        Command::Run(args) => commands::run::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

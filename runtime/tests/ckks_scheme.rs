@@ -404,3 +404,36 @@ fn precision_table_real_sets() {
         MUL_BITS,
     );
 }
+
+/// A constant added at a scale beyond i128 (a product of two ciphertexts at 2^70) is encoded
+/// exactly (as m·2^e residues) instead of being refused.
+#[test]
+fn constants_at_scales_beyond_i128_are_exact() {
+    let params = TEST_INSECURE_N11.params().expect("params");
+    let mut keygen = KeyGenerator::from_seed(&params, [4; 32]).expect("keygen");
+    let keys = keygen.evaluation_keys(&[], false).expect("keys");
+    let eval = Evaluator::new(&params, &keys).expect("evaluator");
+    let mut encryptor = Encryptor::with_secret_key(&params, keygen.secret_key())
+        .expect("encryptor")
+        .with_seed([5; 32]);
+    let decryptor =
+        ensi_runtime::ckks::scheme::Decryptor::new(&params, keygen.secret_key()).expect("dec");
+    let values: Vec<f64> = (0..64).map(|i| f64::from(i) / 32.0 - 1.0).collect();
+    let top = params.max_level();
+    let ct = encryptor
+        .encrypt_real(&values, top, 2f64.powi(70))
+        .expect("encrypt");
+    let mut square = eval.square(&ct).expect("square");
+    assert!(square.scale() > 2f64.powi(126));
+    eval.add_const_assign(&mut square, -1.0)
+        .expect("a constant at 2^140");
+    eval.rescale_assign(&mut square).expect("rescale");
+    eval.rescale_assign(&mut square).expect("rescale");
+    let got = decryptor.decrypt_real(&square).expect("decrypt");
+    let worst = values
+        .iter()
+        .zip(&got)
+        .map(|(x, y)| (x * x - 1.0 - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "max error {worst:e}");
+}

@@ -43,7 +43,7 @@ pub struct Args {
 #[derive(Debug, Clone)]
 pub struct TokenIds(pub Vec<u32>);
 
-fn parse_tokens(text: &str) -> Result<TokenIds, String> {
+pub fn parse_tokens(text: &str) -> Result<TokenIds, String> {
     let ids = text
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|part| !part.is_empty())

@@ -204,9 +204,19 @@ impl HeOp {
                 LinearMethod::Columns => 0,
                 LinearMethod::Diagonals { .. } => 1,
             },
-            HeOp::Poly { approx, .. } => approximations
-                .get(approx.0 as usize)
-                .map_or(0, |approx| approx.depth),
+            // An input map (`alpha·x + beta`) costs one level: the level pass multiplies by
+            // alpha and rescales so that the series starts exactly at the default scale (the
+            // power basis squares any scale excess at every product).
+            HeOp::Poly {
+                approx,
+                alpha,
+                beta,
+            } => {
+                approximations
+                    .get(approx.0 as usize)
+                    .map_or(0, |approx| approx.depth)
+                    + u32::from(*alpha != 1.0 || *beta != 0.0)
+            }
             _ => 0,
         }
     }

@@ -645,21 +645,33 @@ impl Realizer<'_> {
                 }
                 let mut x = self.dropped(value, operands[0], level)?;
                 let operand_ty = self.out.node(x).ty;
-                if *alpha < 0.0 {
+                if *alpha != 1.0 || *beta != 0.0 {
+                    // The map: alpha at the scale that lands on D_(level−1) after the
+                    // rescale. A relabel would be free but leaves the series' input off the
+                    // default scale, an excess every power-basis product doubles.
+                    // The constant is the integer k = round(alpha·σ): with σ = k/alpha the
+                    // map is alpha exactly (a small alpha rounded at σ would shift the
+                    // series' argument), the scale off D_(level−1) by at most 1/(2|k|).
                     let (l, s) = self.level_scale(x);
-                    x = self.emit(value, HeOp::Neg, &[x], operand_ty, (l, s), "negate");
-                }
-                if alpha.abs() != 1.0 {
-                    let (l, s) = self.level_scale(x);
-                    let factor = alpha.abs();
-                    x = self.emit(
+                    let exact = self.chain.scale(l - 1) * self.chain.prime(l) / s;
+                    let integer = (alpha * exact).round();
+                    let scale = if integer == 0.0 {
+                        exact
+                    } else {
+                        integer / alpha
+                    };
+                    let product = self.emit(
                         value,
-                        HeOp::Relabel { factor },
+                        HeOp::MulConst {
+                            value: *alpha,
+                            scale,
+                        },
                         &[x],
                         operand_ty,
-                        (l, s / factor),
+                        (l, s * scale),
                         "map",
                     );
+                    x = self.rescale(value, product);
                 }
                 if *beta != 0.0 {
                     let (l, s) = self.level_scale(x);

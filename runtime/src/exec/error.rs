@@ -1,5 +1,6 @@
 //! Why a plan cannot be bound to a checkpoint, fed, executed or decoded.
 
+use crate::ckks::scheme::{Error as SchemeError, ParamsError};
 use crate::plan::{ValueId, WeightKind};
 
 /// Why executing a plan (or preparing its inputs) failed.
@@ -148,6 +149,86 @@ pub enum ExecError {
         instr: usize,
         /// The operand.
         value: ValueId,
+    },
+    /// A homomorphic operation of an instruction failed (a plan the encrypted executor cannot
+    /// follow, or keys that lack what it needs).
+    #[error("instruction {instr} ({op}): {source}")]
+    Scheme {
+        /// Instruction index (`usize::MAX` outside any instruction).
+        instr: usize,
+        /// Mnemonic, or what was being done.
+        op: &'static str,
+        /// The scheme's refusal.
+        source: SchemeError,
+    },
+    /// A bootstrap the executor has no bootstrapper for (the plan changed after the
+    /// executor was built).
+    #[error(
+        "instruction {instr} bootstraps, but the executor planned no bootstrapper for its slot count and level"
+    )]
+    BootstrapUnavailable {
+        /// Instruction index.
+        instr: usize,
+    },
+    /// A bootstrap failed (a circuit the parameters cannot hold, missing keys, a ciphertext
+    /// of the wrong shape).
+    #[error("instruction {instr} (bootstrap): {source}")]
+    Bootstrap {
+        /// Instruction index.
+        instr: usize,
+        /// The bootstrapper's refusal.
+        source: crate::ckks::circuits::bootstrap::BootstrapError,
+    },
+    /// The plan's parameters cannot be rebuilt, or differ from the ones it states.
+    #[error("the plan's CKKS parameters: {reason}")]
+    PlanParams {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plan's parameters could not be checked.
+    #[error("the plan's CKKS parameters are invalid: {0}")]
+    Params(#[from] ParamsError),
+    /// Keys, ciphertexts or an evaluator made for other parameters than the plan's.
+    #[error(
+        "{what} belong to CKKS parameters {found}, the plan was compiled for {expected}: \
+         keys or ciphertexts from another plan or another keygen"
+    )]
+    ForeignParams {
+        /// What was checked.
+        what: String,
+        /// Short hash of the plan's parameters.
+        expected: String,
+        /// Short hash found.
+        found: String,
+    },
+    /// The evaluation keys lack keys the plan needs.
+    #[error("the evaluation keys lack {missing} (generate them for this plan with `ensi keygen`)")]
+    MissingKeys {
+        /// What is missing (the relinearization key, Galois elements).
+        missing: String,
+    },
+    /// A ciphertext given as an input or output does not have the plan's type.
+    #[error("{what}: ciphertext {ciphertext} {problem}")]
+    CiphertextType {
+        /// Which input or output.
+        what: String,
+        /// Index in the vector.
+        ciphertext: usize,
+        /// How it differs.
+        problem: String,
+    },
+    /// A result drifted from the type the plan declares (an executor bug, or a plan whose
+    /// scales the evaluator cannot follow).
+    #[error("instruction {instr} ({op}) produced {problem}, the plan declares {declared}")]
+    TypeDrift {
+        /// Instruction index.
+        instr: usize,
+        /// Mnemonic.
+        op: &'static str,
+        /// What was produced.
+        problem: String,
+        /// What the plan declares.
+        declared: String,
     },
 }
 

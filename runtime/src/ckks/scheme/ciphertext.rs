@@ -90,6 +90,14 @@ impl Ciphertext {
         self.slots
     }
 
+    /// Reads the same ciphertext in `slots` slots (a power of two up to N/2): a sparse
+    /// ciphertext of `n` slots viewed in `2^k n` slots holds its slots repeated (periodic
+    /// extension); a vector periodic with period `slots` is read as its first `slots`. For
+    /// repacking between layouts with different slot counts.
+    pub(crate) fn set_slots(&mut self, slots: usize) {
+        self.slots = slots;
+    }
+
     /// Hash of the parameters it was made under.
     pub fn params_hash(&self) -> [u8; 32] {
         self.params_hash

@@ -162,6 +162,23 @@ impl Encoder {
     ) -> Result<Vec<u64>, Error> {
         self.check_level(level)?;
         check_scale(scale)?;
+        let product = value * scale;
+        if product.is_finite() && product.abs() >= 2f64.powi(126) {
+            // Beyond i128 (a constant added to a product of two ciphertexts at large scales):
+            // an f64 this large is the integer m·2^e with |m| < 2^53, whose residues are
+            // exact; the product's own rounding is 2^-53 relative, far below slot precision.
+            let bits = product.to_bits();
+            let exponent = ((bits >> 52) & 0x7ff) as i64 - 1075;
+            let mantissa = ((bits & ((1 << 52) - 1)) | (1 << 52)) as i64;
+            let m = if product < 0.0 { -mantissa } else { mantissa };
+            return Ok(self
+                .params
+                .ring()
+                .limb_moduli(level + 1, with_special)
+                .iter()
+                .map(|q| q.mul(q.from_i64(m), q.pow(2, exponent as u64)))
+                .collect());
+        }
         let integer = round_scaled(value, scale)?;
         Ok(self
             .params

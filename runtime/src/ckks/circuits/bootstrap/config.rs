@@ -22,6 +22,11 @@ pub struct BootstrapConfig {
     pub eval_mod: EvalModParams,
     /// Hamming weight of the ephemeral secret (32).
     pub hamming_weight: u32,
+    /// The level-0 scale Δ0 ModRaise works at (message ratio q0/Δ0); `None`: the default
+    /// scale of level 0 times the integer that brings it just below q0 / 2^ratio. Set it to
+    /// the scale of level-0 inputs that do not divide the default (e.g. a plan's range
+    /// factor kept in the scale); inputs at level >= 1 reach any Δ0.
+    pub level0_scale: Option<f64>,
     /// Output level; `None`: the highest the circuit reaches. A lower target drops the
     /// extra levels after SlotsToCoeffs (the circuit itself runs on the bootstrap primes).
     pub output_level: Option<usize>,
@@ -60,6 +65,7 @@ impl BootstrapConfig {
             stc_levels: 3,
             eval_mod,
             hamming_weight: EPHEMERAL_HAMMING_WEIGHT,
+            level0_scale: None,
             output_level: None,
         }
     }
