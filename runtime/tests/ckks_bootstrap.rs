@@ -309,8 +309,8 @@ fn real_set_n16_full_slots() {
         ensi_runtime::ckks::circuits::bootstrap::BOOT_N16,
         1 << 15,
         10,
-        23.0,
-        19.5,
+        25.5,
+        22.0,
     );
 }
 

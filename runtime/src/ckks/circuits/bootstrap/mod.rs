@@ -19,8 +19,9 @@
 //!    double hoisting), with `1/(2K gap)` folded in; the conjugate then separates the real
 //!    and imaginary coefficient halves (two ciphertexts at N/2 slots, one packed 2n-slot
 //!    ciphertext below).
-//! 5. **EvalMod**: `sin(2 pi x)/(2 pi)` from a cosine polynomial and double angles; the
-//!    result's imaginary noise is removed by adding its conjugate.
+//! 5. **EvalMod**: `sin(2 pi x)/(2 pi)` from a cosine polynomial (full slots: baby steps
+//!    T_1..T_32, the lowest noise; see `BootstrapConfig::eval_mod_log_baby`) and double
+//!    angles; the result's imaginary noise is removed by adding its conjugate.
 //! 6. **SlotsToCoeffs**: the special FFT with `q0 / Delta0` folded in, landing on exactly
 //!    the default scale of the output level.
 //!
@@ -36,6 +37,8 @@ mod dft;
 mod eval_mod;
 pub mod keys;
 mod mod_raise;
+#[cfg(test)]
+mod trace_tests;
 
 use crate::ckks::numerics::chebyshev::ApproxError;
 use crate::ckks::numerics::dft::DftError;
@@ -171,7 +174,7 @@ impl Bootstrapper {
         let encoder = Encoder::new(params);
         let q = params.q();
         let top = params.max_level();
-        let eval_mod = HomomorphicEvalMod::new(config.eval_mod)?;
+        let eval_mod = HomomorphicEvalMod::new(config.eval_mod, config.eval_mod_log_baby)?;
         let depth = config.cts_levels + eval_mod.depth() + config.stc_levels;
         let natural = top
             .checked_sub(depth)
