@@ -16,7 +16,7 @@ fn the_readme_main_job_is_the_ci_main_job() -> anyhow::Result<()> {
         .and_then(|block| block.lines().next())
         .context("README.md has no ```sh block")?;
     anyhow::ensure!(
-        command.starts_with("cargo run --release -- forward "),
+        command.starts_with("cargo run --release -- run "),
         "unexpected main job: {command}"
     );
     anyhow::ensure!(
