@@ -28,8 +28,8 @@ pub struct Bootstrappers {
 }
 
 impl Bootstrappers {
-    /// Plans (and encodes) the circuit of every distinct `(slots, level)` the plan bootstraps
-    /// to; empty for a plan without bootstraps.
+    /// Plans (and encodes) the circuit of every distinct [`Shape`] the plan bootstraps; empty
+    /// for a plan without bootstraps.
     pub fn for_plan(plan: &Plan, params: &Params) -> Result<Self, ExecError> {
         let mut by_shape = BTreeMap::new();
         for (index, instr) in plan.instrs.iter().enumerate() {
@@ -51,26 +51,22 @@ impl Bootstrappers {
                 instr: index,
                 source,
             };
-            let config = BootstrapConfig {
+            let mut config = BootstrapConfig {
                 output_level: Some(level),
                 ..BootstrapConfig::new(slots)
             };
-            let mut bootstrapper = Bootstrapper::new(params, config.clone()).map_err(error)?;
             // A level-0 input must reach Δ0 by an integer product; one whose scale does not
             // divide the default Δ0 (a range factor kept in the scale) gets a Δ0 of its own:
             // the largest multiple of its scale at most q0 / 2^MIN_MESSAGE_RATIO_BITS.
             if input.level == 0 {
-                let factor = bootstrapper.level0_scale() / input.scale;
+                let factor = config.level0_scale_on(params) / input.scale;
                 if factor < 1.0 || (factor - factor.round()).abs() > 1e-9 * factor {
                     let ceiling = params.q()[0] as f64 / f64::from(MIN_MESSAGE_RATIO_BITS).exp2();
                     let multiple = (ceiling / input.scale).floor().max(1.0);
-                    let config = BootstrapConfig {
-                        level0_scale: Some(input.scale * multiple),
-                        ..config
-                    };
-                    bootstrapper = Bootstrapper::new(params, config).map_err(error)?;
+                    config.level0_scale = Some(input.scale * multiple);
                 }
             }
+            let bootstrapper = Bootstrapper::new(params, config).map_err(error)?;
             by_shape.insert(shape, bootstrapper);
         }
         Ok(Self { by_shape })

@@ -88,6 +88,19 @@ impl BootstrapConfig {
         self.cts_levels + self.eval_mod_depth() + self.stc_levels
     }
 
+    /// The level-0 scale Δ0 ModRaise works at on `params`: `level0_scale` if set, else the
+    /// default scale of level 0 times the integer that brings it just below q0 / 2^ratio (so
+    /// that level-0 inputs at the default scale reach it by an integer product).
+    pub fn level0_scale_on(&self, params: &crate::ckks::scheme::Params) -> f64 {
+        if let Some(scale) = self.level0_scale {
+            return scale;
+        }
+        let q0 = params.q()[0] as f64;
+        let nominal = q0 / f64::from(self.eval_mod.log_message_ratio).exp2();
+        let base = params.default_scale(0);
+        base * (nominal / base).floor().max(1.0)
+    }
+
     /// Levels of EvalMod: the cosine polynomial's ceil(log2(d+1)) plus the double angles.
     pub fn eval_mod_depth(&self) -> usize {
         let d = self.eval_mod.degree;

@@ -203,21 +203,16 @@ impl Bootstrapper {
         let slots = config.slots;
         let gap = (params.max_slots() / slots) as f64;
         let k = config.eval_mod.k as f64;
-        // Delta0: the default scale of level 0 times the integer that brings it just below
-        // q0 / 2^ratio (so that level-0 inputs reach it by an integer product).
-        let nominal = q[0] as f64 / f64::from(config.eval_mod.log_message_ratio).exp2();
-        let base = params.default_scale(0);
-        let delta0 = match config.level0_scale {
-            Some(scale) if scale.is_finite() && scale >= 1.0 && scale < q[0] as f64 / 4.0 => scale,
-            Some(scale) => {
-                return Err(BootstrapError::Config(format!(
-                    "level-0 scale 2^{:.4} must be below q0/4 = 2^{:.4}",
-                    scale.log2(),
-                    (q[0] as f64 / 4.0).log2()
-                )));
-            }
-            None => base * (nominal / base).floor().max(1.0),
-        };
+        // Delta0 (`BootstrapConfig::level0_scale_on`): level-0 inputs reach it by an integer
+        // product; it must leave room below q0.
+        let delta0 = config.level0_scale_on(params);
+        if !(delta0.is_finite() && delta0 >= 1.0 && delta0 < q[0] as f64 / 4.0) {
+            return Err(BootstrapError::Config(format!(
+                "level-0 scale 2^{:.4} must be below q0/4 = 2^{:.4}",
+                delta0.log2(),
+                (q[0] as f64 / 4.0).log2()
+            )));
+        }
 
         // CoeffsToSlots: input labelled with scale q0; every level but the last keeps the
         // scale (diagonals at q_l), the last lands on q of the first EvalMod level.
