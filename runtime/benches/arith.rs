@@ -10,11 +10,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter};
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkId, Criterion};
 use ensi_runtime::ckks::arith::basis::{ConversionMode, SourceScale};
 use ensi_runtime::ckks::arith::primes::{primes_below, scaling_primes};
 use ensi_runtime::ckks::arith::{Representation, RingContext, RnsPoly};
+
+#[path = "common/clock.rs"]
+mod clock;
 
 const LOG_NS: [u32; 3] = [14, 15, 16];
 /// 21 Q primes: a 60-bit q_0 and twenty 40-bit scaling primes; dnum 3 => 7 primes per digit.
@@ -39,80 +42,6 @@ fn one_thread() {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
-}
-
-/// Process CPU time (`CLOCK_PROCESS_CPUTIME_ID`), in nanoseconds: on a shared machine it
-/// leaves out the time other processes hold the core, which wall time counts.
-struct CpuTime;
-
-fn cpu_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        cpu_now_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        cpu_now_ns() - start
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &NanosecondFormatter
-    }
-}
-
-struct NanosecondFormatter;
-
-impl ValueFormatter for NanosecondFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = match typical {
-            t if t < 1e3 => (1.0, "ns"),
-            t if t < 1e6 => (1e-3, "µs"),
-            t if t < 1e9 => (1e-6, "ms"),
-            _ => (1e-9, "s"),
-        };
-        values.iter_mut().for_each(|v| *v *= factor);
-        unit
-    }
-    fn scale_throughputs(
-        &self,
-        typical: f64,
-        throughput: &Throughput,
-        values: &mut [f64],
-    ) -> &'static str {
-        let elements = match *throughput {
-            Throughput::Bytes(n)
-            | Throughput::BytesDecimal(n)
-            | Throughput::Elements(n)
-            | Throughput::Bits(n) => n,
-            Throughput::ElementsAndBytes { elements, .. } => elements,
-        } as f64;
-        let _ = typical;
-        values.iter_mut().for_each(|v| *v = elements * 1e9 / *v);
-        "elem/s"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
 }
 
 fn ntt<M: Measurement>(c: &mut Criterion<M>) {
@@ -376,7 +305,7 @@ fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
 /// Wall time by default; `ENSI_BENCH_CLOCK=cpu` measures process CPU time instead.
 fn main() {
     if std::env::var("ENSI_BENCH_CLOCK").as_deref() == Ok("cpu") {
-        let mut c = configure(Criterion::default().with_measurement(CpuTime));
+        let mut c = configure(Criterion::default().with_measurement(clock::CpuTime));
         ntt(&mut c);
         poly_ops(&mut c);
         c.final_summary();
