@@ -79,26 +79,6 @@ fn execute(
     Ok((hidden, largest, run))
 }
 
-/// The client's logits: the decrypted hidden state times the tied embedding table.
-fn client_logits(checkpoint: &Checkpoint, hidden: &Activation) -> (Vec<f64>, usize) {
-    let table = checkpoint.embedding();
-    let (vocab, width) = (table.rows(), table.cols());
-    let mut row = vec![0.0f32; width];
-    let mut logits = vec![0.0; hidden.tokens() * vocab];
-    for token in 0..vocab {
-        table.row_into(token, &mut row);
-        for position in 0..hidden.tokens() {
-            logits[position * vocab + token] = hidden
-                .row(position)
-                .iter()
-                .zip(&row)
-                .map(|(h, &e)| h * f64::from(e))
-                .sum();
-        }
-    }
-    (logits, vocab)
-}
-
 fn options(tokens: &[u32], encoding: EncodingPolicy, attention: AttentionKind) -> CompileOptions {
     let mut options = CompileOptions::insecure_test(tokens.len());
     options.approx.extra_inputs = vec![tokens.to_vec()];
@@ -159,7 +139,7 @@ fn check(
         actual.relative(),
         float32.relative()
     );
-    let (logits, vocab) = client_logits(&checkpoint, &hidden);
+    let (logits, vocab) = exec::tied_logits(checkpoint.embedding(), &hidden);
     let reference_logits = reference.tensor(&format!("logits.{kind}.noaq"))?;
     ensure!(
         argmax_rows(&logits, vocab) == argmax_rows(&reference_logits.values, vocab),

@@ -51,26 +51,6 @@ fn setup(fixture: &str) -> anyhow::Result<Setup> {
     })
 }
 
-/// The client's logits: the decrypted hidden state times the tied embedding table.
-fn client_logits(checkpoint: &Checkpoint, hidden: &Activation) -> (Vec<f64>, usize) {
-    let table = checkpoint.embedding();
-    let (vocab, width) = (table.rows(), table.cols());
-    let mut row = vec![0.0f32; width];
-    let mut logits = vec![0.0; hidden.tokens() * vocab];
-    for token in 0..vocab {
-        table.row_into(token, &mut row);
-        for position in 0..hidden.tokens() {
-            logits[position * vocab + token] = hidden
-                .row(position)
-                .iter()
-                .zip(&row)
-                .map(|(h, &e)| h * f64::from(e))
-                .sum();
-        }
-    }
-    (logits, vocab)
-}
-
 /// Keygen, encrypt, run, decrypt: the hidden state and the run's profile line.
 fn encrypted_hidden(s: &Setup, seed: u8) -> anyhow::Result<(Activation, String, f64)> {
     let mut keygen = KeyGenerator::from_seed(&s.params, [seed; 32])?;
@@ -108,7 +88,7 @@ fn check_fixture(fixture: &str) -> anyhow::Result<String> {
         "{fixture}: encrypted hidden state off by {:e} of max |reference| (bound {TOLERANCE:e})",
         actual.relative()
     );
-    let (logits, vocab) = client_logits(&s.checkpoint, &hidden);
+    let (logits, vocab) = exec::tied_logits(s.checkpoint.embedding(), &hidden);
     let reference_logits = s.reference.tensor("logits.sigmoid.noaq")?;
     ensure!(
         argmax_rows(&logits, vocab) == argmax_rows(&reference_logits.values, vocab),

@@ -82,22 +82,7 @@ pub fn exec_failure(error: ExecError) -> Failure {
 
 /// The client's logits: `hidden · Eᵀ` with the tied embedding table, `[T, vocab]` row-major.
 pub fn logits(checkpoint: &Checkpoint, hidden: &Activation) -> (Vec<f64>, usize) {
-    let table = checkpoint.embedding();
-    let (vocab, width) = (table.rows(), table.cols());
-    let mut row = vec![0.0f32; width];
-    let mut out = vec![0.0; hidden.tokens() * vocab];
-    for token in 0..vocab {
-        table.row_into(token, &mut row);
-        for position in 0..hidden.tokens() {
-            out[position * vocab + token] = hidden
-                .row(position)
-                .iter()
-                .zip(&row)
-                .map(|(h, &e)| h * f64::from(e))
-                .sum();
-        }
-    }
-    (out, vocab)
+    ensi_runtime::exec::tied_logits(checkpoint.embedding(), hidden)
 }
 
 /// The `k` best tokens of each row, best first.

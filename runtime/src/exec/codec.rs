@@ -162,6 +162,26 @@ pub fn check_shape(layout: &Layout, slots: &[Vec<f64>], what: &str) -> Result<()
     Ok(())
 }
 
+/// The client's logits `hidden · tableᵀ` (`table`: the tied embedding, `[vocab, d]`), as
+/// `([T, vocab]` row-major, vocab).
+pub fn tied_logits(table: &FloatMatrix, hidden: &Activation) -> (Vec<f64>, usize) {
+    let (vocab, width) = (table.rows(), table.cols());
+    let mut row = vec![0.0f32; width];
+    let mut logits = vec![0.0; hidden.tokens() * vocab];
+    for token in 0..vocab {
+        table.row_into(token, &mut row);
+        for position in 0..hidden.tokens() {
+            logits[position * vocab + token] = hidden
+                .row(position)
+                .iter()
+                .zip(&row)
+                .map(|(h, &e)| h * f64::from(e))
+                .sum();
+        }
+    }
+    (logits, vocab)
+}
+
 /// The embedding rows of `tokens` from `table` (`[vocab, d]`), widened to `f64`: what the
 /// client encodes as the plan's input.
 pub fn embed_tokens(table: &FloatMatrix, tokens: &[u32]) -> Result<Activation, ExecError> {

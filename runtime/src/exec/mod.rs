@@ -21,7 +21,9 @@ pub mod repack;
 pub mod slots;
 
 pub use bind::BoundWeights;
-pub use codec::{Activation, decode, decode_with_spread, embed_tokens, encode, encode_input};
+pub use codec::{
+    Activation, decode, decode_with_spread, embed_tokens, encode, encode_input, tied_logits,
+};
 pub use diagnostics::{ApproxDiagnostic, BootstrapDiagnostic, Diagnostics, Work};
 pub use encrypted::{EncryptedExecutor, EncryptedRun, Profile};
 pub use error::ExecError;
