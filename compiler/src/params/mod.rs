@@ -256,27 +256,29 @@ pub fn derive_primes(literal: &ParamsLiteral) -> Result<(Vec<u64>, Vec<u64>), Pa
     }
     scaling.reverse();
     q.extend(scaling);
-    let mut i = 0;
-    while i < above.len() {
-        let bits = above[i];
-        let run = above[i..].iter().take_while(|&&b| b == bits).count();
-        let exclude = q.clone();
-        q.extend(primes_below(log_n, bits, run, &exclude).map_err(error)?);
-        i += run;
-    }
+    largest_by_runs(log_n, above, &[], &mut q).map_err(error)?;
     let mut p: Vec<u64> = Vec::new();
+    largest_by_runs(log_n, &literal.log_p, &q, &mut p).map_err(error)?;
+    Ok((q, p))
+}
+
+/// Appends to `out`, for each run of equal sizes in `sizes`, the largest NTT-friendly primes
+/// of that size in neither `taken` nor `out` (as the runtime derives special primes).
+fn largest_by_runs(
+    log_n: u32,
+    sizes: &[u32],
+    taken: &[u64],
+    out: &mut Vec<u64>,
+) -> Result<(), ensi_runtime::ckks::arith::Error> {
     let mut i = 0;
-    while i < literal.log_p.len() {
-        let bits = literal.log_p[i];
-        let run = literal.log_p[i..]
-            .iter()
-            .take_while(|&&b| b == bits)
-            .count();
-        let exclude: Vec<u64> = q.iter().chain(&p).copied().collect();
-        p.extend(primes_below(log_n, bits, run, &exclude).map_err(error)?);
+    while i < sizes.len() {
+        let bits = sizes[i];
+        let run = sizes[i..].iter().take_while(|&&b| b == bits).count();
+        let exclude: Vec<u64> = taken.iter().chain(out.iter()).copied().collect();
+        out.extend(primes_below(log_n, bits, run, &exclude)?);
         i += run;
     }
-    Ok((q, p))
+    Ok(())
 }
 
 /// The prime `p ≡ 1 mod 2N` of `bits` bits nearest `x` that is in neither list.
