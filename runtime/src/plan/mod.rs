@@ -101,4 +101,14 @@ impl Plan {
     pub fn value(&self, value: ValueId) -> &ValueType {
         &self.values[value.0 as usize]
     }
+
+    /// The highest level any value of the plan sits at (0 for a plan without values): no
+    /// instruction of the plan, bootstraps aside, acts on a ciphertext above it.
+    pub fn max_value_level(&self) -> usize {
+        self.values
+            .iter()
+            .map(|v| v.level as usize)
+            .max()
+            .unwrap_or(0)
+    }
 }

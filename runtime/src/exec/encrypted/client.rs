@@ -48,6 +48,13 @@ pub fn plan_params(plan: &Plan) -> Result<Params, ExecError> {
 
 /// The evaluation keys `plan` needs: relinearization (if it multiplies ciphertexts) and
 /// exactly the plan's Galois elements, plus the keys of its bootstrappers when it bootstraps.
+///
+/// The plan's own rotations act on its values, so their keys are truncated to the highest
+/// level a value sits at: with bootstrapping that is the top of the user levels, about half
+/// the chain, and a truncated key has half the limbs and half the digits (a quarter of the
+/// memory). The bootstrappers' rotations (CoeffsToSlots at the top of the chain) bring
+/// their own keys, each at its highest level of use; an element both use is generated once,
+/// at the higher level.
 pub fn evaluation_keys(
     plan: &Plan,
     keygen: &mut KeyGenerator,
@@ -66,13 +73,21 @@ pub fn evaluation_keys(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| scheme(e.into()))?;
     let mut keys = keygen
-        .evaluation_keys_for(&elements, plan.needs_relinearization)
+        .evaluation_keys_for(&[], plan.needs_relinearization)
         .map_err(scheme)?;
     if plan.needs_bootstrapping {
         // The bootstrappers' key lists come from planning their circuits (the server plans
         // the same ones from the same parameters).
         let params = keygen.params().clone();
         super::Bootstrappers::for_plan(plan, &params)?.add_keys(keygen, &mut keys)?;
+    }
+    let top = plan.max_value_level();
+    for g in elements {
+        if g.value() == 1 || keys.galois(g.value()).is_some_and(|k| k.level() >= top) {
+            continue;
+        }
+        let key = keygen.galois_key_at_level(g, top).map_err(scheme)?;
+        keys.insert_galois(g.value(), key);
     }
     Ok(keys)
 }
