@@ -7,6 +7,8 @@
 //! hand-written AVX-512 / IFMA kernels of `simd` first. Inputs are in `[0, q)` and so are
 //! outputs.
 
+use std::mem::MaybeUninit;
+
 use super::modulus::{Modulus, ShoupConstant};
 use super::simd;
 
@@ -60,6 +62,24 @@ fn sub_body(out: &mut [u64], other: &[u64], q: u64) {
     for (o, &b) in out.iter_mut().zip(other) {
         let s = *o + q - b;
         *o = s.min(s.wrapping_sub(q));
+    }
+}
+
+/// `out = a + b mod q` into fresh memory: one write stream and no read of `out`, where
+/// a copy followed by `add` would write twice and read three times.
+#[inline(always)]
+fn add_into_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let s = x + y;
+        o.write(s.min(s.wrapping_sub(q)));
+    }
+}
+
+#[inline(always)]
+fn sub_into_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let s = x + q - y;
+        o.write(s.min(s.wrapping_sub(q)));
     }
 }
 
@@ -135,6 +155,14 @@ dispatched!(
 dispatched!(
     /// `out = out - other mod q`.
     sub => sub_body(out: &mut [u64], other: &[u64], q: u64)
+);
+dispatched!(
+    /// `out = a + b mod q`, writing every entry of `out`.
+    add_into => add_into_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64)
+);
+dispatched!(
+    /// `out = a - b mod q`, writing every entry of `out`.
+    sub_into => sub_into_body(out: &mut [MaybeUninit<u64>], a: &[u64], b: &[u64], q: u64)
 );
 dispatched!(
     /// `out = -out mod q`.

@@ -62,6 +62,34 @@ where
     }
 }
 
+/// Calls `f(limb_index, out_limb, a_limb, b_limb)` for matching limbs of a fresh output
+/// buffer and two inputs.
+pub(crate) fn for_each_limb_into<F>(
+    work: Work,
+    out: &mut [std::mem::MaybeUninit<u64>],
+    a: &[u64],
+    b: &[u64],
+    n: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [std::mem::MaybeUninit<u64>], &[u64], &[u64]) + Send + Sync,
+{
+    debug_assert!(a.len() >= out.len() && b.len() >= out.len());
+    if parallel(work, out.len(), n) {
+        out.par_chunks_mut(n)
+            .zip(a.par_chunks(n))
+            .zip(b.par_chunks(n))
+            .enumerate()
+            .for_each(|(i, ((o, a), b))| f(i, o, a, b));
+    } else {
+        out.chunks_mut(n)
+            .zip(a.chunks(n))
+            .zip(b.chunks(n))
+            .enumerate()
+            .for_each(|(i, ((o, a), b))| f(i, o, a, b));
+    }
+}
+
 /// Calls `f(index, item)` on a small list of independent jobs (e.g. limbs picked from
 /// several buffers), in parallel when each job is heavy and there are at least two.
 pub(crate) fn for_each_job<T, F>(jobs: Vec<T>, job_elements: usize, f: F)

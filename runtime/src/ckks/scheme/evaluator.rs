@@ -209,9 +209,18 @@ impl<'k> Evaluator<'k> {
 
     /// a + b (same level, scale and slots).
     pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, Error> {
-        let mut out = a.clone();
-        self.add_assign(&mut out, b)?;
-        Ok(out)
+        self.check_pair("add", a, b)?;
+        Self::check_scales("add", a.scale, b.scale)?;
+        let ring = self.params.ring();
+        Ok(Ciphertext {
+            c0: a.c0.add(ring, &b.c0),
+            c1: a.c1.add(ring, &b.c1),
+            level: a.level,
+            scale: a.scale,
+            slots: a.slots,
+            params_hash: a.params_hash,
+            c1_seed: None,
+        })
     }
 
     /// a += b.
@@ -227,9 +236,18 @@ impl<'k> Evaluator<'k> {
 
     /// a - b.
     pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, Error> {
-        let mut out = a.clone();
-        self.sub_assign(&mut out, b)?;
-        Ok(out)
+        self.check_pair("sub", a, b)?;
+        Self::check_scales("sub", a.scale, b.scale)?;
+        let ring = self.params.ring();
+        Ok(Ciphertext {
+            c0: a.c0.sub(ring, &b.c0),
+            c1: a.c1.sub(ring, &b.c1),
+            level: a.level,
+            scale: a.scale,
+            slots: a.slots,
+            params_hash: a.params_hash,
+            c1_seed: None,
+        })
     }
 
     /// a -= b.
