@@ -133,6 +133,33 @@ fn lower_output_level_and_level_zero_input() {
     assert!(stats.l2.mean > 20.0, "{}", stats.summary());
 }
 
+/// A bootstrapper planned to share another's CoeffsToSlots (same slots, other output level)
+/// holds no copy of it and refreshes exactly as one planned alone; other slot counts do not
+/// share.
+#[test]
+fn bootstrappers_share_coeffs_to_slots_without_changing_results() {
+    let mut f = Fixture::new(BOOT_TEST_N12.params, &[]);
+    let first = Bootstrapper::new(&f.params, BOOT_TEST_N12.config(2048)).expect("bootstrapper");
+    let mut config = BOOT_TEST_N12.config(2048);
+    config.output_level = Some(0);
+    let shared = Bootstrapper::new_sharing(&f.params, config.clone(), &first).expect("sharing");
+    let alone = Bootstrapper::new(&f.params, config).expect("alone");
+    assert!(shared.shares_coeffs_to_slots(&first));
+    assert!(!alone.shares_coeffs_to_slots(&first));
+    let sparse = Bootstrapper::new_sharing(&f.params, BOOT_TEST_N12.config(256), &first)
+        .expect("other slot count");
+    assert!(!sparse.shares_coeffs_to_slots(&first));
+
+    let mut keys = EvaluationKeys::empty(&f.params);
+    generate_bootstrap_keys(&mut f.keygen, &alone, &mut keys).expect("keys");
+    let eval = Evaluator::new(&f.params, &keys).expect("evaluator");
+    let ct = f.encrypt_at(&f.complex(2048), 0);
+    let from_shared = shared.bootstrap(&eval, &ct).expect("bootstrap");
+    let from_alone = alone.bootstrap(&eval, &ct).expect("bootstrap");
+    assert_eq!(from_shared.c0(), from_alone.c0());
+    assert_eq!(from_shared.c1(), from_alone.c1());
+}
+
 #[test]
 fn plan_levels_and_keys_are_exact() {
     let b = setup(BOOT_TEST_N12, 2048);

@@ -66,7 +66,16 @@ impl Bootstrappers {
                     config.level0_scale = Some(input.scale * multiple);
                 }
             }
-            let bootstrapper = Bootstrapper::new(params, config).map_err(error)?;
+            // Shapes of one slot count share CoeffsToSlots (it ignores the output level and
+            // the level-0 scale).
+            let bootstrapper = match by_shape
+                .values()
+                .find(|b: &&Bootstrapper| b.slots() == slots)
+            {
+                Some(existing) => Bootstrapper::new_sharing(params, config, existing),
+                None => Bootstrapper::new(params, config),
+            }
+            .map_err(error)?;
             by_shape.insert(shape, bootstrapper);
         }
         Ok(Self { by_shape })

@@ -40,6 +40,8 @@ mod mod_raise;
 #[cfg(test)]
 mod trace_tests;
 
+use std::sync::Arc;
+
 use crate::ckks::numerics::chebyshev::ApproxError;
 use crate::ckks::numerics::dft::DftError;
 use crate::ckks::scheme::{Ciphertext, Encoder, Error, Evaluator, Params};
@@ -137,7 +139,9 @@ pub struct Bootstrapper {
     config: BootstrapConfig,
     levels: BootstrapLevels,
     delta0: f64,
-    cts: Vec<DftLevel>,
+    /// Shared by bootstrappers that differ only in output level or level-0 scale
+    /// ([`Bootstrapper::new_sharing`]): the largest part of a bootstrapper's memory.
+    cts: Arc<[DftLevel]>,
     eval_mod: HomomorphicEvalMod,
     /// Target scale of the cosine polynomial's output.
     poly_scale: f64,
@@ -150,6 +154,35 @@ pub struct Bootstrapper {
 impl Bootstrapper {
     /// Plans and encodes the circuit for `params` and `config`.
     pub fn new(params: &Params, config: BootstrapConfig) -> Result<Self, BootstrapError> {
+        Self::build(params, config, None)
+    }
+
+    /// Like [`Bootstrapper::new`], but reuses the CoeffsToSlots diagonals of `existing` when
+    /// `config` encodes the same ones (same parameters, slot count, CoeffsToSlots levels and
+    /// EvalMod K; output level and level-0 scale only change SlotsToCoeffs), instead of
+    /// holding a second copy.
+    pub fn new_sharing(
+        params: &Params,
+        config: BootstrapConfig,
+        existing: &Bootstrapper,
+    ) -> Result<Self, BootstrapError> {
+        let same = existing.params.hash() == params.hash()
+            && existing.config.slots == config.slots
+            && existing.config.cts_levels == config.cts_levels
+            && existing.config.eval_mod.k == config.eval_mod.k;
+        Self::build(params, config, same.then(|| Arc::clone(&existing.cts)))
+    }
+
+    /// Whether `self` and `other` hold one shared copy of the CoeffsToSlots diagonals.
+    pub fn shares_coeffs_to_slots(&self, other: &Bootstrapper) -> bool {
+        Arc::ptr_eq(&self.cts, &other.cts)
+    }
+
+    fn build(
+        params: &Params,
+        config: BootstrapConfig,
+        shared_cts: Option<Arc<[DftLevel]>>,
+    ) -> Result<Self, BootstrapError> {
         let emb = params.embedding();
         emb.check_slots(config.slots).map_err(Error::from)?;
         let k_min = (config.hamming_weight / 2 + 1) as usize;
@@ -202,7 +235,6 @@ impl Bootstrapper {
         };
         let slots = config.slots;
         let gap = (params.max_slots() / slots) as f64;
-        let k = config.eval_mod.k as f64;
         // Delta0 (`BootstrapConfig::level0_scale_on`): level-0 inputs reach it by an integer
         // product; it must leave room below q0.
         let delta0 = config.level0_scale_on(params);
@@ -214,29 +246,11 @@ impl Bootstrapper {
             )));
         }
 
-        // CoeffsToSlots: input labelled with scale q0; every level but the last keeps the
-        // scale (diagonals at q_l), the last lands on q of the first EvalMod level.
-        let cts_maps =
-            dft::coeffs_to_slots_matrices(&encoder, slots, config.cts_levels, 1.0 / (k * gap))?;
-        let mut scale = q[0] as f64;
-        let mut level = top;
-        let mut cts = Vec::new();
-        let cts_count = cts_maps.len();
         let em_level = top - config.cts_levels;
-        for (i, (map, view)) in cts_maps.iter().enumerate() {
-            let q_l = q[level] as f64;
-            let diag_scale = if i + 1 == cts_count {
-                q[em_level] as f64 * q_l / scale
-            } else {
-                q_l
-            };
-            let out_slots = *view;
-            cts.push(dft::encode_level(
-                &encoder, map, *view, out_slots, level, diag_scale,
-            )?);
-            scale = scale * diag_scale / q_l;
-            level -= 1;
-        }
+        let cts = match shared_cts {
+            Some(cts) => cts,
+            None => Self::coeffs_to_slots(params, &encoder, &config, gap)?,
+        };
         // Fewer stages than levels: the rest are dropped.
         let poly_level = eval_mod.poly_level(em_level);
         let poly_scale = q[poly_level] as f64;
@@ -285,6 +299,43 @@ impl Bootstrapper {
         };
         bootstrapper.requirements = keys::requirements(&bootstrapper);
         Ok(bootstrapper)
+    }
+
+    /// CoeffsToSlots: input labelled with scale q0; every level but the last keeps the
+    /// scale (diagonals at q_l), the last lands on q of the first EvalMod level.
+    fn coeffs_to_slots(
+        params: &Params,
+        encoder: &Encoder,
+        config: &BootstrapConfig,
+        gap: f64,
+    ) -> Result<Arc<[DftLevel]>, BootstrapError> {
+        let q = params.q();
+        let top = params.max_level();
+        let k = config.eval_mod.k as f64;
+        let maps = dft::coeffs_to_slots_matrices(
+            encoder,
+            config.slots,
+            config.cts_levels,
+            1.0 / (k * gap),
+        )?;
+        let em_level = top - config.cts_levels;
+        let mut scale = q[0] as f64;
+        let mut level = top;
+        let mut cts = Vec::new();
+        for (i, (map, view)) in maps.iter().enumerate() {
+            let q_l = q[level] as f64;
+            let diag_scale = if i + 1 == maps.len() {
+                q[em_level] as f64 * q_l / scale
+            } else {
+                q_l
+            };
+            cts.push(dft::encode_level(
+                encoder, map, *view, *view, level, diag_scale,
+            )?);
+            scale = scale * diag_scale / q_l;
+            level -= 1;
+        }
+        Ok(cts.into())
     }
 
     /// The parameters.
@@ -469,7 +520,7 @@ impl Bootstrapper {
             x = mod_raise::trace(eval, &x, slots)?;
         }
         // 4. CoeffsToSlots.
-        for step in &self.cts {
+        for step in self.cts.iter() {
             x.slots = step.view;
             x = step.transform.evaluate(eval, &x)?;
             eval.rescale_assign(&mut x)?;

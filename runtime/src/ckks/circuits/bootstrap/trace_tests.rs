@@ -174,7 +174,7 @@ fn full_slot_error_budget() {
     // 3. CoeffsToSlots, level by level (only the total is compared: the intermediate
     // stages hold partial DFTs).
     let mut y = x.clone();
-    for step in &boot.cts {
+    for step in boot.cts.iter() {
         y.slots = step.view;
         y = step.transform.evaluate(&eval, &y).expect("cts");
         eval.rescale_assign(&mut y).expect("rescale");
