@@ -1,4 +1,4 @@
-//! Snapshots of every fixture through the HE stages at T = 4 on an insecure test ring: the logical HE graph (after lowering), the leveled graph (after placement and the level pass: rescales, drops, bootstraps, exact scales) and the text report (reviewed in diffs, updated on purpose with `cargo insta`). The ir-examples are model IR without weights, so they stop before lowering (their model-level snapshots are in `ir_snapshots.rs` and `rewrite.rs`; their placement in `place_examples.rs`).
+//! Snapshots of every fixture through the HE stages at T = 4 on an insecure test ring: the logical HE graph (after lowering), the leveled graph (after placement and the level pass: rescales, drops, bootstraps, exact scales) and the text report (reviewed in diffs, updated on purpose with `cargo insta`). The model configurations of `ir-examples/` go through the same stages in `ir_examples.rs`.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
