@@ -22,10 +22,11 @@ fn he_stages_and_report_of_every_fixture() {
             stages(&checkpoint, fixture, &CompileOptions::insecure_test(4)).expect("compiles");
         insta::assert_snapshot!(format!("{fixture}-logical"), stages.logical.to_string());
         insta::assert_snapshot!(format!("{fixture}-leveled"), stages.leveled.to_string());
-        let report = stages
-            .compiled
-            .report
-            .render(&stages.compiled.plan, Format::Text);
-        insta::assert_snapshot!(format!("{fixture}-report"), report);
+        let report = &stages.compiled.report;
+        // The placement explains logical values; each of the plan's bootstraps gets its reason.
+        let explained = report.bootstraps.iter().all(|b| !b.reason.is_empty());
+        assert!(explained, "{fixture}: a bootstrap without its reason");
+        let text = report.render(&stages.compiled.plan, Format::Text);
+        insta::assert_snapshot!(format!("{fixture}-report"), text);
     }
 }
