@@ -1,5 +1,9 @@
 //! Synthetic BitNet checkpoints: real names, shapes and layouts, deterministic random weights, for tests and benchmarks.
 //!
+//! [`SynthSpec`] describes a 2025-style model by its sizes; [`tensors_for`] and
+//! [`write_weights`] follow any parsed [`Config`] (either naming scheme, packed or master
+//! weights, either scale convention, tied or untied head), for configurations kept as files.
+//!
 //! Files are written in a streaming fashion (the data of a 1.2 GB checkpoint is generated
 //! in 1 MiB chunks), so synthesizing a 2B-shaped model costs no memory.
 
@@ -12,7 +16,7 @@ use safetensors::Dtype;
 use serde_json::{Map, Value, json};
 
 use crate::checkpoint::CONFIG_FILE;
-use crate::config::{Config, Naming};
+use crate::config::{Config, LmHead, Naming, Quantization, ScaleConvention};
 use crate::names::{EMBEDDING, FINAL_NORM, LM_HEAD, Norm, Projection};
 use crate::store::SINGLE_FILE;
 
@@ -98,64 +102,7 @@ impl SynthSpec {
 
     /// Every tensor of the checkpoint, in the order they are written.
     pub fn tensors(&self) -> Vec<SynthTensor> {
-        let config = self.config();
-        let hidden = self.hidden_size;
-        let mut tensors = vec![SynthTensor::new(
-            EMBEDDING,
-            Dtype::BF16,
-            vec![self.vocab_size, hidden],
-            SynthData::Uniform { amplitude: 1.0 },
-        )];
-        for layer in 0..self.num_layers {
-            for norm in Norm::ALL {
-                let name = config.norm_name(layer, norm);
-                let shape = vec![norm.width(&config)];
-                tensors.push(SynthTensor::new(&name, Dtype::BF16, shape, SynthData::Gain));
-            }
-            for projection in Projection::ALL {
-                let (rows, cols) = projection.shape(&config);
-                let name = config.projection_name(layer, projection);
-                // Scales near 1/sqrt(fan_in) keep activations of order one.
-                let amplitude = 1.0 / (cols as f32).sqrt();
-                if self.packed {
-                    let scale = bf16::from_f32(amplitude).to_le_bytes().to_vec();
-                    tensors.push(SynthTensor::new(
-                        &name,
-                        Dtype::U8,
-                        vec![rows / 4, cols],
-                        SynthData::Ternary,
-                    ));
-                    tensors.push(SynthTensor::new(
-                        &config.scale_name(layer, projection),
-                        Dtype::BF16,
-                        vec![1],
-                        SynthData::Bytes(scale),
-                    ));
-                } else {
-                    tensors.push(SynthTensor::new(
-                        &name,
-                        Dtype::BF16,
-                        vec![rows, cols],
-                        SynthData::Uniform { amplitude },
-                    ));
-                }
-            }
-        }
-        tensors.push(SynthTensor::new(
-            FINAL_NORM,
-            Dtype::BF16,
-            vec![hidden],
-            SynthData::Gain,
-        ));
-        if !self.tied {
-            tensors.push(SynthTensor::new(
-                LM_HEAD,
-                Dtype::BF16,
-                vec![self.vocab_size, hidden],
-                SynthData::Uniform { amplitude: 1.0 },
-            ));
-        }
-        tensors
+        tensors_for(&self.config())
     }
 
     /// The normalized configuration `config_json` describes, for naming and shaping tensors.
@@ -174,26 +121,111 @@ impl SynthSpec {
             rope_theta: 500_000.0,
             activation: crate::Activation::Relu2,
             lm_head: if self.tied {
-                crate::LmHead::Tied
+                LmHead::Tied
             } else {
-                crate::LmHead::Untied
+                LmHead::Untied
             },
             quantization: if self.packed {
-                crate::Quantization::Offline {
+                Quantization::Offline {
                     linear_class: crate::LinearClass::AutoBitLinear,
                 }
             } else {
-                crate::Quantization::Online
+                Quantization::Online
             },
             naming,
-            dtype: None,
+            dtype: Some("bfloat16".to_owned()),
         }
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir`; returns the safetensors size.
     pub fn write(&self, dir: &Path) -> io::Result<u64> {
         write_config(dir, &self.config_json())?;
-        write_safetensors(&dir.join(SINGLE_FILE), &self.tensors(), self.seed)
+        write_weights(dir, &self.config(), self.seed)
+    }
+}
+
+/// Every tensor a checkpoint of `config` holds, in the order they are written: names from its
+/// naming scheme, packed U8 weights with a `weight_scale` or float master weights from its
+/// quantization, an `lm_head` when untied, floats in its `torch_dtype` (BF16 when absent).
+pub fn tensors_for(config: &Config) -> Vec<SynthTensor> {
+    let hidden = config.hidden_size;
+    let float = float_dtype(config);
+    let mut tensors = vec![SynthTensor::new(
+        EMBEDDING,
+        float,
+        vec![config.vocab_size, hidden],
+        SynthData::Uniform { amplitude: 1.0 },
+    )];
+    for layer in 0..config.num_layers {
+        for norm in Norm::ALL {
+            let name = config.norm_name(layer, norm);
+            let shape = vec![norm.width(config)];
+            tensors.push(SynthTensor::new(&name, float, shape, SynthData::Gain));
+        }
+        for projection in Projection::ALL {
+            let (rows, cols) = projection.shape(config);
+            let name = config.projection_name(layer, projection);
+            // Effective scales near 1/sqrt(fan_in) keep activations of order one.
+            let amplitude = 1.0 / (cols as f32).sqrt();
+            match config.quantization {
+                Quantization::Offline { linear_class } => {
+                    let stored = match linear_class.scale_convention() {
+                        ScaleConvention::Multiply => amplitude,
+                        ScaleConvention::Divide => amplitude.recip(),
+                    };
+                    tensors.push(SynthTensor::new(
+                        &name,
+                        Dtype::U8,
+                        vec![rows / 4, cols],
+                        SynthData::Ternary,
+                    ));
+                    tensors.push(SynthTensor::new(
+                        &config.scale_name(layer, projection),
+                        Dtype::BF16,
+                        vec![1],
+                        SynthData::Bytes(bf16::from_f32(stored).to_le_bytes().to_vec()),
+                    ));
+                }
+                Quantization::Online | Quantization::Unspecified => {
+                    tensors.push(SynthTensor::new(
+                        &name,
+                        float,
+                        vec![rows, cols],
+                        SynthData::Uniform { amplitude },
+                    ));
+                }
+            }
+        }
+    }
+    tensors.push(SynthTensor::new(
+        FINAL_NORM,
+        float,
+        vec![hidden],
+        SynthData::Gain,
+    ));
+    if config.lm_head == LmHead::Untied {
+        tensors.push(SynthTensor::new(
+            LM_HEAD,
+            float,
+            vec![config.vocab_size, hidden],
+            SynthData::Uniform { amplitude: 1.0 },
+        ));
+    }
+    tensors
+}
+
+/// Writes the `model.safetensors` of a checkpoint of `config` into `dir` (next to its
+/// `config.json`, which the caller writes); returns the file's size.
+pub fn write_weights(dir: &Path, config: &Config, seed: u64) -> io::Result<u64> {
+    write_safetensors(&dir.join(SINGLE_FILE), &tensors_for(config), seed)
+}
+
+/// The float dtype `torch_dtype` names; BF16 (the 2B-4T checkpoint's) for anything else.
+fn float_dtype(config: &Config) -> Dtype {
+    match config.dtype.as_deref() {
+        Some("float16") => Dtype::F16,
+        Some("float32") => Dtype::F32,
+        _ => Dtype::BF16,
     }
 }
 

@@ -323,17 +323,30 @@ pub(crate) fn place(
     })
 }
 
-/// The leveled graph: `placed` realized on the chain of `chosen`, verified.
+/// The leveled graph (`placed` realized on the chain of `chosen`, verified) and why each of
+/// its bootstraps is there, keyed by the bootstrap's value (the plan's instruction).
 pub(crate) fn realize(
     graph: &HeGraph,
     placed: &Placed,
     chosen: &Chosen,
-) -> Result<HeGraph, crate::CompileError> {
+) -> Result<(HeGraph, BTreeMap<usize, String>), crate::CompileError> {
     // Values live at the user levels; the bootstrapping primes above are the circuit's own.
     let user = &chosen.params.q[..=chosen.user_top as usize];
     let chain = Chain::new(user.to_vec(), chosen.params.literal.log_scale);
-    let (leveled, _) = levels::realize(graph, &placed.assignment, &chain, &placed.bounds)?;
-    Ok(checked(leveled)?)
+    let (leveled, holders) = levels::realize(graph, &placed.assignment, &chain, &placed.bounds)?;
+    // The placement explains logical values; the plan and its report number the leveled
+    // graph's values, where a bootstrap is its own instruction.
+    let reasons = placed
+        .assignment
+        .reasons
+        .iter()
+        .filter_map(|(&value, reason)| {
+            let holder = holders.get(value).copied().flatten()?;
+            let bootstrap = levels::bootstrap_of(&leveled, holder).unwrap_or(holder);
+            Some((bootstrap.index(), reason.clone()))
+        })
+        .collect();
+    Ok((checked(leveled)?, reasons))
 }
 
 fn calibration_source(options: &CalibrationOptions) -> String {
@@ -361,6 +374,7 @@ pub(crate) fn context(
     prediction: &Option<ErrorPrediction>,
     choice: &EncodingChoice,
     placed: &Placed,
+    reasons: &BTreeMap<usize, String>,
     chosen: &Chosen,
     keys: &KeySet,
     leveled: &HeGraph,
@@ -475,7 +489,7 @@ pub(crate) fn context(
         "placement.cost_ns",
         placement.total().as_nanos().to_string(),
     );
-    for (value, reason) in &placed.assignment.reasons {
+    for (value, reason) in reasons {
         add(&format!("bootstrap.reason.v{value}"), reason.clone());
     }
     let literal = &chosen.params.literal;

@@ -155,7 +155,7 @@ pub fn stages(
         options.insecure,
         ring.circuit,
     )?;
-    let leveled = driver::realize(&he, &placed, &chosen)?;
+    let (leveled, reasons) = driver::realize(&he, &placed, &chosen)?;
     lap(clock, "params + levels");
     linear.fill(&leveled, checkpoint);
     let keys = keys::collect(&leveled, &chosen.params, &linear);
@@ -168,6 +168,7 @@ pub fn stages(
         &prediction,
         &choice,
         &placed,
+        &reasons,
         &chosen,
         &keys,
         &leveled,

@@ -1,4 +1,4 @@
-//! Issue 5 end to end before encryption: every fixture compiled on an insecure test ring in both encodings, the plan run by the runtime's plaintext executor, and its hidden state compared with transformers' `hidden.sigmoid.noaq` within the error the report predicts; the client's logits (decrypted hidden state times the tied embedding) give the reference's top-1 token at every position.
+//! Issue 5 end to end before encryption: every fixture compiled on an insecure test ring in both encodings, the plan run by the runtime's plaintext executor, and its hidden state compared with transformers' `hidden.sigmoid.noaq` within the error the report predicts; the client's logits (decrypted hidden state times the LM head, here the tied embedding) give the reference's top-1 token at every position.
 //!
 //! Also: the plan equals the approximate forward (the same approximations in the model IR) to
 //! rounding, padding slots stay bounded (what the bootstrapper and the modulus see), mixed
@@ -139,7 +139,7 @@ fn check(
         actual.relative(),
         float32.relative()
     );
-    let (logits, vocab) = exec::tied_logits(checkpoint.embedding(), &hidden);
+    let (logits, vocab) = exec::head_logits(checkpoint.lm_head(), &hidden);
     let reference_logits = reference.tensor(&format!("logits.{kind}.noaq"))?;
     ensure!(
         argmax_rows(&logits, vocab) == argmax_rows(&reference_logits.values, vocab),

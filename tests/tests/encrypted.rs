@@ -88,7 +88,7 @@ fn check_fixture(fixture: &str) -> anyhow::Result<String> {
         "{fixture}: encrypted hidden state off by {:e} of max |reference| (bound {TOLERANCE:e})",
         actual.relative()
     );
-    let (logits, vocab) = exec::tied_logits(s.checkpoint.embedding(), &hidden);
+    let (logits, vocab) = exec::head_logits(s.checkpoint.lm_head(), &hidden);
     let reference_logits = s.reference.tensor("logits.sigmoid.noaq")?;
     ensure!(
         argmax_rows(&logits, vocab) == argmax_rows(&reference_logits.values, vocab),

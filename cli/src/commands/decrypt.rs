@@ -1,4 +1,4 @@
-//! `ensi decrypt` (client): output ciphertexts -> the hidden state, the logits (hidden × the tied embedding) and the top-k tokens at each position.
+//! `ensi decrypt` (client): output ciphertexts -> the hidden state, the logits (hidden × the LM head) and the top-k tokens at each position.
 
 use std::path::PathBuf;
 

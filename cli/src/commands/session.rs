@@ -80,9 +80,10 @@ pub fn exec_failure(error: ExecError) -> Failure {
     Failure::new(Code::DataError, error)
 }
 
-/// The client's logits: `hidden · Eᵀ` with the tied embedding table, `[T, vocab]` row-major.
+/// The client's logits: `hidden · Wᵀ` with the LM head `W` (`lm_head.weight`, or the
+/// embedding table when tied), `[T, vocab]` row-major.
 pub fn logits(checkpoint: &Checkpoint, hidden: &Activation) -> (Vec<f64>, usize) {
-    ensi_runtime::exec::tied_logits(checkpoint.embedding(), hidden)
+    ensi_runtime::exec::head_logits(checkpoint.lm_head(), hidden)
 }
 
 /// The `k` best tokens of each row, best first.
@@ -163,4 +164,44 @@ pub fn progress(plan: &Plan, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use ensi_checkpoint::synth::SynthSpec;
+    use ensi_compiler::{forward, frontend, ir};
+
+    use super::*;
+
+    /// The client's logits of the reference hidden state are the model's logits, with a tied
+    /// head and with an untied one (whose matrix is not the embedding).
+    #[test]
+    fn client_logits_are_the_models_logits() {
+        for tied in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = SynthSpec {
+                tied,
+                ..SynthSpec::tiny()
+            };
+            spec.write(dir.path()).unwrap();
+            let checkpoint = Checkpoint::open(dir.path()).unwrap();
+            let tokens = [3, 1, 4];
+            let options = frontend::Options::encrypted(tokens.len());
+            let graph = frontend::build(&checkpoint, &options).unwrap();
+            let info = ir::verify(&graph).unwrap();
+            let outputs = forward::run(&graph, &info, &checkpoint, &tokens).unwrap();
+            let hidden = outputs.get(frontend::HIDDEN).unwrap();
+            let expected = outputs.get(frontend::LOGITS).unwrap();
+            let hidden =
+                Activation::new(hidden.rows(), hidden.cols(), hidden.data().to_vec()).unwrap();
+            let (logits, vocab) = logits(&checkpoint, &hidden);
+            assert_eq!(vocab, expected.cols());
+            let worst = logits
+                .iter()
+                .zip(expected.data())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(worst <= 1e-9, "tied {tied}: {worst:e}");
+        }
+    }
 }

@@ -171,6 +171,17 @@ impl Chain {
     }
 }
 
+/// The `Bootstrap` of the leveled graph that refreshed the value [`realize`] maps to `holder`:
+/// the holder itself, or the relabel's operand when the bootstrap was wrapped in relabels
+/// (see `Realizer::bootstrap`). `None` if the value was not bootstrapped.
+pub fn bootstrap_of(leveled: &HeGraph, holder: Value) -> Option<Value> {
+    let value = match leveled.node(holder).op {
+        HeOp::Relabel { .. } => *leveled.operands(holder).first()?,
+        _ => holder,
+    };
+    matches!(leveled.node(value).op, HeOp::Bootstrap { .. }).then_some(value)
+}
+
 /// Realizes `assignment` on the logical graph `graph` over `chain`. `bounds[v]` bounds
 /// `|value|` of logical value `v` on every slot (for bootstrap ranges; values without a
 /// bootstrap may be NaN). Values no output depends on are dropped. Returns the leveled

@@ -342,7 +342,7 @@ impl Report {
                     slots: plan.values[index].layout.slots,
                     levels: (plan.value(*a).level, *level),
                     seconds: facts.seconds,
-                    reason: provenance(plan, &format!("bootstrap.reason.v{}", a.0))
+                    reason: provenance(plan, &format!("bootstrap.reason.v{index}"))
                         .unwrap_or("")
                         .to_owned(),
                 }),

@@ -162,9 +162,9 @@ pub fn check_shape(layout: &Layout, slots: &[Vec<f64>], what: &str) -> Result<()
     Ok(())
 }
 
-/// The client's logits `hidden · tableᵀ` (`table`: the tied embedding, `[vocab, d]`), as
-/// `([T, vocab]` row-major, vocab).
-pub fn tied_logits(table: &FloatMatrix, hidden: &Activation) -> (Vec<f64>, usize) {
+/// The client's logits `hidden · tableᵀ` (`table`: the LM head's matrix, `[vocab, d]`, which
+/// is the embedding when tied), as `([T, vocab]` row-major, vocab).
+pub fn head_logits(table: &FloatMatrix, hidden: &Activation) -> (Vec<f64>, usize) {
     let (vocab, width) = (table.rows(), table.cols());
     let mut row = vec![0.0f32; width];
     let mut logits = vec![0.0; hidden.tokens() * vocab];

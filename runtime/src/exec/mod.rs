@@ -22,7 +22,7 @@ pub mod slots;
 
 pub use bind::BoundWeights;
 pub use codec::{
-    Activation, decode, decode_with_spread, embed_tokens, encode, encode_input, tied_logits,
+    Activation, decode, decode_with_spread, embed_tokens, encode, encode_input, head_logits,
 };
 pub use diagnostics::{ApproxDiagnostic, BootstrapDiagnostic, Diagnostics, Work};
 pub use encrypted::{EncryptedExecutor, EncryptedRun, Profile};
