@@ -5,6 +5,8 @@
 //! (bits `2i+1..2i`) of packed row `p` holds logical row `i·P + p`, as the code `value + 1`.
 //! Code 3 encodes nothing and is rejected when a matrix is loaded.
 
+use std::ops::Range;
+
 use crate::bytes::Bytes;
 use crate::config::ScaleConvention;
 use crate::float::FloatDtype;
@@ -184,6 +186,40 @@ impl TernaryMatrix {
         }
     }
 
+    /// Writes `2 · column + (entry < 0)` for every nonzero entry of row `row` in `columns`
+    /// to the front of `out`, in column order (the row as a sparse list of signed columns),
+    /// and returns how many it wrote.
+    ///
+    /// # Panics
+    ///
+    /// If `row >= self.rows()`, `columns` is not within `0..self.cols()`, or `out` is shorter
+    /// than `columns`.
+    pub fn signed_columns(&self, row: usize, columns: Range<usize>, out: &mut [u32]) -> usize {
+        assert!(
+            row < self.rows,
+            "row {row} out of range for {} rows",
+            self.rows
+        );
+        assert!(
+            columns.start <= columns.end && columns.end <= self.cols,
+            "columns {columns:?} out of range for {} columns",
+            self.cols
+        );
+        let (packed_row, shift) = self.locate(row);
+        let start = packed_row * self.cols;
+        let bytes = &self.packed.as_slice()[start + columns.start..start + columns.end];
+        let out = &mut out[..bytes.len()];
+        // Branch-free: every entry is written, only nonzero ones advance the end (the signs
+        // of random weights would mispredict a branch on every other entry).
+        let mut end = 0;
+        for (column, &byte) in (columns.start as u32..).zip(bytes) {
+            let code = (byte >> shift) & 3;
+            out[end] = 2 * column + u32::from(code == 0);
+            end += usize::from(code != 1);
+        }
+        end
+    }
+
     /// Row `row`, decoded.
     ///
     /// # Panics
@@ -356,6 +392,17 @@ mod tests {
                 assert_eq!(m.entry(row, col), EXAMPLE[row * 3 + col]);
             }
         }
+    }
+
+    #[test]
+    fn lists_the_signed_columns_of_a_row_range() {
+        let m = matrix(&EXAMPLE, 8, 3);
+        let mut out = [7; 4];
+        assert_eq!(m.signed_columns(0, 0..3, &mut out), 2);
+        assert_eq!(out[..2], [0, 5]);
+        assert_eq!(m.signed_columns(6, 1..3, &mut out), 2);
+        assert_eq!(out[..2], [3, 5]);
+        assert_eq!(m.signed_columns(4, 0..3, &mut out), 0);
     }
 
     #[test]

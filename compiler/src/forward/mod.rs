@@ -10,6 +10,7 @@
 //! ([`run_with`]).
 
 mod nonlinear;
+mod ternary;
 
 pub use nonlinear::{Exact, Function, Nonlinear};
 
@@ -435,10 +436,7 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    /// `scale · x Wᵀ`. Blocks of output features run in parallel; a block's weights are
-    /// widened to f64 once, and each token row meets all of them while it is in cache. The
-    /// products are plain multiply-adds by −1, 0 and 1: branching on the weight would
-    /// mispredict on every other entry.
+    /// `scale · x Wᵀ` (see [`ternary::product`]).
     fn ternary_linear(
         &self,
         x: &Matrix,
@@ -451,18 +449,7 @@ impl Evaluator<'_> {
             .ternary(weight)
             .ok_or_else(|| self.missing("ternary matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (out_cols, x.cols))?;
-        Ok(blocked_product(
-            x,
-            out_cols,
-            |output, row: &mut [f64], entries: &mut Vec<i8>| {
-                entries.resize(row.len(), 0);
-                matrix.row_into(output, entries);
-                row.iter_mut()
-                    .zip(entries.iter())
-                    .for_each(|(w, &e)| *w = f64::from(e));
-            },
-        )
-        .map(|sum| scale * sum))
+        Ok(ternary::product(x, matrix).map(|sum| scale * sum))
     }
 
     /// `x Wᵀ` with a float matrix (see [`blocked_product`]).
