@@ -2,7 +2,8 @@
 //!
 //! The twin of the outside oracle (transformers, float32): the same operations in double
 //! precision, so differences to the fixtures are float32 rounding, plus flipped 8-bit codes
-//! when activation quantization is on. Values are freed after their last use.
+//! when activation quantization is on. Values are freed after their last use, and nodes no
+//! requested output needs are not evaluated.
 //!
 //! Every scalar nonlinearity (ReLU², SiLU, attention's sigmoid or softmax, RMSNorm's inverse
 //! square root) goes through a [`Nonlinear`] implementation: [`Exact`] for [`run`], a
@@ -17,7 +18,7 @@ pub use nonlinear::{Exact, Function, Nonlinear};
 use ensi_checkpoint::Checkpoint;
 use rayon::prelude::*;
 
-use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Type};
+use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Output, Type};
 
 /// A real `[rows, cols]` matrix, row-major: one row per token position.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +171,11 @@ pub fn run(
     run_observed(graph, info, checkpoint, tokens, |_, _| {})
 }
 
+/// The names of every output of `graph`.
+fn every_output(graph: &Graph) -> Vec<&str> {
+    graph.outputs().iter().map(|o| o.name.as_str()).collect()
+}
+
 /// [`run`], also showing every tensor value to `observe` as soon as it is computed, in node
 /// order (for calibration: value ranges of every node).
 pub fn run_observed(
@@ -179,7 +185,10 @@ pub fn run_observed(
     tokens: &[u32],
     observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
-    run_with_observed(graph, info, checkpoint, tokens, &mut Exact, observe)
+    let outputs = every_output(graph);
+    run_with_observed(
+        graph, info, checkpoint, tokens, &outputs, &mut Exact, observe,
+    )
 }
 
 /// [`run`] with the nonlinearities of `nonlinear` in place of the exact functions (the
@@ -191,16 +200,28 @@ pub fn run_with(
     tokens: &[u32],
     nonlinear: &mut impl Nonlinear,
 ) -> Result<Outputs, ForwardError> {
-    run_with_observed(graph, info, checkpoint, tokens, nonlinear, |_, _| {})
+    let outputs = every_output(graph);
+    run_with_observed(
+        graph,
+        info,
+        checkpoint,
+        tokens,
+        &outputs,
+        nonlinear,
+        |_, _| {},
+    )
 }
 
-/// [`run_with`] and [`run_observed`] in one: substituted nonlinearities, every tensor value
-/// shown to `observe`.
+/// [`run_with`] and [`run_observed`] in one, for the outputs named in `outputs` only:
+/// substituted nonlinearities, every tensor value those outputs need shown to `observe`.
+/// Nodes none of them needs are not evaluated (names the graph does not have select
+/// nothing).
 pub fn run_with_observed(
     graph: &Graph,
     info: &GraphInfo,
     checkpoint: &Checkpoint,
     tokens: &[u32],
+    outputs: &[&str],
     nonlinear: &mut impl Nonlinear,
     mut observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
@@ -213,37 +234,52 @@ pub fn run_with_observed(
             found: tokens.len(),
         });
     }
+    let selected = |output: &&Output| outputs.contains(&output.name.as_str());
     let mut is_output = vec![false; graph.nodes().len()];
-    for output in graph.outputs() {
+    for output in graph.outputs().iter().filter(selected) {
         is_output[output.value.index()] = true;
+    }
+    // Operands precede their users, so one backward sweep finds everything needed.
+    let mut needed = is_output.clone();
+    for index in (0..needed.len()).rev() {
+        if needed[index] {
+            for operand in graph.node(Handle::from_index(index)).op.operands() {
+                needed[operand.index()] = true;
+            }
+        }
     }
     let mut values: Vec<Option<Value>> = Vec::with_capacity(graph.nodes().len());
     for (handle, node) in graph.nodes().iter() {
-        let value = Evaluator {
-            values: &values,
-            checkpoint,
-            handle,
-            tokens,
-        }
-        .eval(node, nonlinear)?;
-        if let Value::Tensor(matrix) = &value {
-            observe(handle, matrix);
-        }
-        values.push(Some(value));
+        let value = if needed[handle.index()] {
+            let value = Evaluator {
+                values: &values,
+                checkpoint,
+                handle,
+                tokens,
+            }
+            .eval(node, nonlinear)?;
+            if let Value::Tensor(matrix) = &value {
+                observe(handle, matrix);
+            }
+            Some(value)
+        } else {
+            None
+        };
+        values.push(value);
         for operand in node.op.operands() {
             if info.last_use(operand) == Some(handle) && !is_output[operand.index()] {
                 values[operand.index()] = None;
             }
         }
     }
-    let mut outputs = Vec::with_capacity(graph.outputs().len());
-    for output in graph.outputs() {
+    let mut computed = Vec::with_capacity(graph.outputs().len());
+    for output in graph.outputs().iter().filter(selected) {
         // Outputs are never freed, and the verifier proved each names a node.
         if let Some(Some(Value::Tensor(matrix))) = values.get(output.value.index()) {
-            outputs.push((output.name.clone(), matrix.clone()));
+            computed.push((output.name.clone(), matrix.clone()));
         } else if let Some(Some(Value::Ids(ids))) = values.get(output.value.index()) {
             let data = ids.iter().map(|&id| f64::from(id)).collect();
-            outputs.push((
+            computed.push((
                 output.name.clone(),
                 Matrix {
                     rows: 1,
@@ -253,7 +289,7 @@ pub fn run_with_observed(
             ));
         }
     }
-    Ok(Outputs { values: outputs })
+    Ok(Outputs { values: computed })
 }
 
 /// Evaluates one node from the values of its operands.
@@ -701,6 +737,44 @@ mod tests {
             let sequential = (0..inputs).fold(0.0, |s, i| s + x[i] * w[i * BLOCK + lane]);
             assert_eq!(sum.to_bits(), sequential.to_bits(), "lane {lane}");
         }
+    }
+
+    /// Selecting `hidden` skips the lm head: its value is neither computed nor shown, and
+    /// `hidden` is the one of a full run.
+    #[test]
+    fn unselected_outputs_are_not_computed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dev-h32");
+        let checkpoint = Checkpoint::open(dir).expect("fixture opens");
+        let graph = crate::frontend::build(&checkpoint, &crate::frontend::Options::encrypted(3))
+            .expect("graph");
+        let info = crate::ir::verify(&graph).expect("verifies");
+        let tokens = [1, 2, 3];
+        let full = run(&graph, &info, &checkpoint, &tokens).expect("runs");
+        let mut seen = Vec::new();
+        let hidden = crate::frontend::HIDDEN;
+        let selected = run_with_observed(
+            &graph,
+            &info,
+            &checkpoint,
+            &tokens,
+            &[hidden],
+            &mut Exact,
+            |node, _| seen.push(node),
+        )
+        .expect("runs");
+        assert_eq!(selected.iter().count(), 1);
+        assert_eq!(selected.get(hidden), full.get(hidden));
+        assert!(full.get(crate::frontend::LOGITS).is_some());
+        assert!(
+            seen.iter()
+                .all(|&node| !matches!(graph.node(node).op, Op::LmHead { .. })),
+            "the lm head is skipped"
+        );
+        assert_eq!(
+            seen.len(),
+            graph.nodes().len() - 2,
+            "all but tokens and lm head"
+        );
     }
 
     #[test]
