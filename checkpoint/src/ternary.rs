@@ -186,6 +186,27 @@ impl TernaryMatrix {
         }
     }
 
+    /// Number of nonzero entries of row `row`.
+    ///
+    /// # Panics
+    ///
+    /// If `row >= self.rows()`.
+    pub fn row_nonzeros(&self, row: usize) -> usize {
+        assert!(
+            row < self.rows,
+            "row {row} out of range for {} rows",
+            self.rows
+        );
+        let (packed_row, shift) = self.locate(row);
+        let start = packed_row * self.cols;
+        let bytes = &self.packed.as_slice()[start..start + self.cols];
+        // Code 1 is zero; the others are ±1 (code 3 was rejected at load).
+        bytes
+            .iter()
+            .map(|&byte| usize::from((byte >> shift) & 3 != 1))
+            .sum()
+    }
+
     /// Writes `2 · column + (entry < 0)` for every nonzero entry of row `row` in `columns`
     /// to the front of `out`, in column order (the row as a sparse list of signed columns),
     /// and returns how many it wrote.
@@ -395,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_the_signed_columns_of_a_row_range() {
+    fn lists_and_counts_the_nonzeros_of_rows() {
         let m = matrix(&EXAMPLE, 8, 3);
         let mut out = [7; 4];
         assert_eq!(m.signed_columns(0, 0..3, &mut out), 2);
@@ -403,6 +424,8 @@ mod tests {
         assert_eq!(m.signed_columns(6, 1..3, &mut out), 2);
         assert_eq!(out[..2], [3, 5]);
         assert_eq!(m.signed_columns(4, 0..3, &mut out), 0);
+        let nonzeros: Vec<usize> = (0..8).map(|row| m.row_nonzeros(row)).collect();
+        assert_eq!(nonzeros, [2, 2, 2, 3, 0, 2, 3, 1]);
     }
 
     #[test]
