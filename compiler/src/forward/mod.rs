@@ -15,7 +15,7 @@ mod ternary;
 
 pub use nonlinear::{Exact, Function, Nonlinear};
 
-use ensi_checkpoint::Checkpoint;
+use ensi_checkpoint::{Checkpoint, FloatMatrix};
 use rayon::prelude::*;
 
 use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Output, Type};
@@ -495,58 +495,37 @@ impl Evaluator<'_> {
             .matrix(weight)
             .ok_or_else(|| self.missing("matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (vocab, x.cols))?;
-        Ok(blocked_product(
-            x,
-            vocab,
-            |token, row: &mut [f64], entries: &mut Vec<f32>| {
-                entries.resize(row.len(), 0.0);
-                matrix.row_into(token, entries);
-                row.iter_mut()
-                    .zip(entries.iter())
-                    .for_each(|(w, &e)| *w = f64::from(e));
-            },
-        ))
+        Ok(blocked_product(x, matrix))
     }
 }
 
 /// Output features per parallel task of [`blocked_product`].
 const BLOCK: usize = 16;
 
-/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a weight given row by row: `widen(r, row,
-/// scratch)` writes row `r` of `W` in f64.
+/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a float matrix `W`, widened to f64 row by row.
 ///
 /// Blocks of [`BLOCK`] output features run in parallel. A block's weights are stored
 /// input-major (`[in][BLOCK]`), and each token accumulates all [`BLOCK`] outputs at once
 /// (one broadcast input times a vector of weights per step), so weights stream from cache
 /// once per token and the sums stay in registers. Every output is the plain sequential sum
 /// over the inputs, whichever instruction set runs it.
-fn blocked_product<S: Default + Send>(
-    x: &Matrix,
-    outputs: usize,
-    widen: impl Fn(usize, &mut [f64], &mut S) + Sync,
-) -> Matrix {
-    let (tokens, inputs) = (x.rows, x.cols);
+fn blocked_product(x: &Matrix, matrix: &FloatMatrix) -> Matrix {
+    let (tokens, inputs, outputs) = (x.rows, x.cols, matrix.rows());
     let mut transposed = Matrix::zeros(outputs, tokens);
     transposed
         .data
         .par_chunks_mut(BLOCK * tokens.max(1))
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![0.0f64; inputs],
-                    vec![0.0f64; BLOCK * inputs],
-                    S::default(),
-                )
-            },
-            |(row, block_weights, scratch), (block, sums)| {
+            || (vec![0.0f32; inputs], vec![0.0f64; BLOCK * inputs]),
+            |(row, block_weights), (block, sums)| {
                 let first = block * BLOCK;
                 let count = sums.len() / tokens.max(1);
                 block_weights.iter_mut().for_each(|w| *w = 0.0);
                 for offset in 0..count {
-                    widen(first + offset, row, scratch);
+                    matrix.row_into(first + offset, row);
                     for (input, &w) in row.iter().enumerate() {
-                        block_weights[input * BLOCK + offset] = w;
+                        block_weights[input * BLOCK + offset] = f64::from(w);
                     }
                 }
                 for token in 0..tokens {

@@ -1,4 +1,4 @@
-//! The ternary product `x Wᵀ` of the reference forward: token rows and a packed ternary matrix in, each output's sum of `±x_i` over its row's nonzero weights out, bit for bit the plain sequential sum `Σ_i x_i·w_i`.
+//! The ternary product `x Wᵀ` of the reference forward: token rows and a packed ternary matrix in, each output's sum of `±x_i` over its row's nonzero weights out, bit for bit the plain sequential sum `Σ_i x_i·w_i` of finite inputs.
 //!
 //! Bit for bit because multiplying by ±1 is exact and adding a zero product never changes a
 //! sum that starts at +0 (the sum of finite values of opposite sign that cancel is +0, so
