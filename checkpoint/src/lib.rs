@@ -18,4 +18,4 @@ pub use error::Error;
 pub use float::{FloatDtype, FloatMatrix, FloatVector};
 pub use names::{EMBEDDING, FINAL_NORM, LM_HEAD, Norm, Projection};
 pub use store::{SHARD_INDEX, SINGLE_FILE};
-pub use ternary::{TernaryMatrix, WeightOrigin, WeightScale, pack_ternary};
+pub use ternary::{ROWS_PER_BYTE, TernaryMatrix, WeightOrigin, WeightScale, pack_ternary};

@@ -5,12 +5,14 @@
 //! (bits `2i+1..2i`) of packed row `p` holds logical row `i·P + p`, as the code `value + 1`.
 //! Code 3 encodes nothing and is rejected when a matrix is loaded.
 
+use std::ops::Range;
+
 use crate::bytes::Bytes;
 use crate::config::ScaleConvention;
 use crate::float::FloatDtype;
 
 /// Logical rows per packed byte.
-const FIELDS: usize = 4;
+pub const ROWS_PER_BYTE: usize = 4;
 
 /// A projection's scale as the checkpoint stores it, with the convention that applies it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,7 +83,7 @@ impl TernaryMatrix {
     fn invalid_field(&self, index: usize) -> (usize, usize) {
         let (packed_row, column) = (index / self.cols, index % self.cols);
         let byte = self.packed.as_slice()[index];
-        let field = (0..FIELDS)
+        let field = (0..ROWS_PER_BYTE)
             .find(|field| (byte >> (2 * field)) & 3 == 3)
             .unwrap_or(0);
         (field * self.packed_rows() + packed_row, column)
@@ -104,7 +106,7 @@ impl TernaryMatrix {
 
     /// Packed rows, `ceil(rows / 4)`.
     pub fn packed_rows(&self) -> usize {
-        self.rows.div_ceil(FIELDS)
+        self.rows.div_ceil(ROWS_PER_BYTE)
     }
 
     /// The packed bytes, `[packed_rows, cols]` row-major.
@@ -184,6 +186,83 @@ impl TernaryMatrix {
         }
     }
 
+    /// Number of nonzero entries of row `row`.
+    ///
+    /// # Panics
+    ///
+    /// If `row >= self.rows()`.
+    pub fn row_nonzeros(&self, row: usize) -> usize {
+        assert!(
+            row < self.rows,
+            "row {row} out of range for {} rows",
+            self.rows
+        );
+        let (packed_row, shift) = self.locate(row);
+        let start = packed_row * self.cols;
+        let bytes = &self.packed.as_slice()[start..start + self.cols];
+        // Code 1 is zero, codes 0 and 2 are ±1 (code 3 was rejected at load): an entry is
+        // nonzero exactly when the low bit of its field is clear. Eight bytes at a time.
+        const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+        let mut words = bytes.chunks_exact(8);
+        let zeros: u32 = words
+            .by_ref()
+            .map(|chunk| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                ((u64::from_le_bytes(word) >> shift) & LOW_BITS).count_ones()
+            })
+            .sum::<u32>()
+            + words
+                .remainder()
+                .iter()
+                .map(|&byte| u32::from((byte >> shift) & 1))
+                .sum::<u32>();
+        self.cols - zeros as usize
+    }
+
+    /// Lists the nonzero entries in `columns` of the [`ROWS_PER_BYTE`] rows packed row `packed_row`
+    /// holds (row `packed_row + f · P` in field `f`, `P` = [`Self::packed_rows`]): writes
+    /// `2 · column + (entry < 0)` for each, in column order, to the front of `out[f]`, and
+    /// returns how many each row got. Rows past [`Self::rows`] (padding) hold zeros.
+    ///
+    /// One pass over the bytes serves all four rows.
+    ///
+    /// # Panics
+    ///
+    /// If `packed_row >= self.packed_rows()`, `columns` is not within `0..self.cols()`, or an
+    /// `out` slice is shorter than `columns`.
+    pub fn signed_columns(
+        &self,
+        packed_row: usize,
+        columns: Range<usize>,
+        out: [&mut [u32]; ROWS_PER_BYTE],
+    ) -> [usize; ROWS_PER_BYTE] {
+        assert!(
+            packed_row < self.packed_rows(),
+            "packed row {packed_row} out of range for {} packed rows",
+            self.packed_rows()
+        );
+        assert!(
+            columns.start <= columns.end && columns.end <= self.cols,
+            "columns {columns:?} out of range for {} columns",
+            self.cols
+        );
+        let start = packed_row * self.cols;
+        let bytes = &self.packed.as_slice()[start + columns.start..start + columns.end];
+        let mut out = out.map(|out| &mut out[..bytes.len()]);
+        // Branch-free: every entry is written, only nonzero ones advance the end (the signs
+        // of random weights would mispredict a branch on every other entry).
+        let mut ends = [0usize; ROWS_PER_BYTE];
+        for (column, &byte) in (columns.start as u32..).zip(bytes) {
+            for (field, (out, end)) in out.iter_mut().zip(&mut ends).enumerate() {
+                let code = (byte >> (2 * field)) & 3;
+                out[*end] = 2 * column + u32::from(code == 0);
+                *end += usize::from(code != 1);
+            }
+        }
+        ends
+    }
+
     /// Row `row`, decoded.
     ///
     /// # Panics
@@ -249,7 +328,7 @@ pub fn pack_ternary(values: &[i8], rows: usize, cols: usize) -> Vec<u8> {
         rows * cols,
         "values must hold rows × cols entries"
     );
-    let packed_rows = rows.div_ceil(FIELDS);
+    let packed_rows = rows.div_ceil(ROWS_PER_BYTE);
     let mut packed = vec![0x55u8; packed_rows * cols];
     for (row, row_values) in values.chunks_exact(cols.max(1)).enumerate().take(rows) {
         let (packed_row, field) = (row % packed_rows, row / packed_rows);
@@ -303,7 +382,7 @@ pub(crate) fn ternarize_absmean(
     let inverse = 1.0f32 / mean.max(1e-5);
     let beta = 1.0f32 / inverse;
 
-    let packed_rows = rows.div_ceil(FIELDS);
+    let packed_rows = rows.div_ceil(ROWS_PER_BYTE);
     let mut packed = vec![0x55u8; packed_rows * cols];
     for (index, chunk) in bytes.chunks_exact(size).take(count).enumerate() {
         let (row, col) = (index / cols, index % cols);
@@ -355,6 +434,39 @@ mod tests {
             for col in 0..3 {
                 assert_eq!(m.entry(row, col), EXAMPLE[row * 3 + col]);
             }
+        }
+    }
+
+    #[test]
+    fn lists_and_counts_the_nonzeros_of_rows() {
+        // 8 rows: packed row 0 holds rows 0, 2, 4, 6; packed row 1 rows 1, 3, 5, 7.
+        let m = matrix(&EXAMPLE, 8, 3);
+        let mut out = [[7u32; 4]; ROWS_PER_BYTE];
+        let [a, b, c, d] = &mut out;
+        assert_eq!(m.signed_columns(0, 0..3, [a, b, c, d]), [2, 2, 0, 3]);
+        assert_eq!(out[0][..2], [0, 5]);
+        assert_eq!(out[1][..2], [1, 3]);
+        assert_eq!(out[3][..3], [0, 3, 5]);
+        let [a, b, c, d] = &mut out;
+        assert_eq!(m.signed_columns(1, 1..3, [a, b, c, d]), [2, 2, 1, 1]);
+        assert_eq!(out[0][..2], [2, 4]);
+        assert_eq!(out[1][..2], [2, 4]);
+        assert_eq!(out[2][..1], [2]);
+        assert_eq!(out[3][..1], [4]);
+        let nonzeros: Vec<usize> = (0..8).map(|row| m.row_nonzeros(row)).collect();
+        assert_eq!(nonzeros, [2, 2, 2, 3, 0, 2, 3, 1]);
+    }
+
+    #[test]
+    fn counts_nonzeros_a_word_at_a_time_and_in_the_tail() {
+        let (rows, cols) = (7, 21);
+        let values: Vec<i8> = (0..rows * cols)
+            .map(|i| [1i8, 0, -1, 0, 0, 1][(i * 7) % 6])
+            .collect();
+        let m = matrix(&values, rows, cols);
+        for row in 0..rows {
+            let expected = m.row(row).iter().filter(|&&v| v != 0).count();
+            assert_eq!(m.row_nonzeros(row), expected, "row {row}");
         }
     }
 

@@ -1,12 +1,12 @@
 //! Rotation keys: the leveled HE graph (and the ternary weights its block-diagonal layers read) in, the exact set of Galois elements the plan rotates by, plus conjugation when it bootstraps, and the memory of its evaluation keys out.
 //!
 //! Every rotation comes from the schedules the executors follow (`runtime::plan::schedule`
-//! and the exec module's `BlockDiagonals` and `Repacking`), so the key set matches what runs.
+//! and the exec module's `DiagonalPattern` and `Repacking`), so the key set matches what runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ensi_checkpoint::Checkpoint;
-use ensi_runtime::exec::{BlockDiagonals, Repacking};
+use ensi_runtime::exec::{DiagonalPattern, Repacking};
 use ensi_runtime::plan::schedule::{
     conjugation_galois_element, rot_sum_rotations, rotation_galois_element,
 };
@@ -137,14 +137,9 @@ fn count(graph: &HeGraph, value: Value, checkpoint: &Checkpoint) -> LinearStats 
     };
     match method {
         LinearMethod::Columns => {
-            let mut entries = vec![0i8; matrix.cols()];
             let additions = rows
                 .iter()
-                .map(|row| {
-                    matrix.row_into(row.row as usize, &mut entries);
-                    let nonzero = entries.iter().filter(|&&e| e != 0).count() as u64;
-                    nonzero.saturating_sub(1)
-                })
+                .map(|row| (matrix.row_nonzeros(row.row as usize) as u64).saturating_sub(1))
                 .sum();
             LinearStats {
                 additions,
@@ -154,7 +149,7 @@ fn count(graph: &HeGraph, value: Value, checkpoint: &Checkpoint) -> LinearStats 
         LinearMethod::Diagonals { baby_steps } => {
             let input = graph.node(graph.operands(value)[0]).ty.layout;
             let output = graph.node(value).ty.layout;
-            let diagonals = BlockDiagonals::new(matrix, rows, &input, &output, *baby_steps);
+            let diagonals = DiagonalPattern::new(matrix, rows, &input, &output, *baby_steps);
             let schedule = diagonals.schedule().clone();
             let mut steps = BTreeSet::new();
             for o in 0..diagonals.output_ciphertexts() {

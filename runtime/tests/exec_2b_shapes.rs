@@ -52,8 +52,8 @@ fn heavy_ops_at_2b_shapes() {
     let applied = start.elapsed();
     println!(
         "gate {d_out}x{d_in}: {} nonzero diagonals, {} rotations; build {built:.2?}, apply {applied:.2?} ({} output cts)",
-        diagonals.nonzero_diagonals(),
-        diagonals.rotations(),
+        diagonals.pattern().nonzero_diagonals(),
+        diagonals.pattern().rotations(),
         y.len()
     );
 

@@ -66,7 +66,20 @@ impl Form {
 
     /// The form's value at `x` given the series.
     pub fn evaluate(self, series: &ChebyshevSeries, x: f64) -> f64 {
-        let p = series.evaluate(x);
+        self.around(x, series.evaluate(x))
+    }
+
+    /// [`Self::evaluate`] at every point of `xs`, into `out` (bit for bit, the series
+    /// evaluated at many points at once).
+    fn evaluate_many(self, series: &ChebyshevSeries, xs: &[f64], out: &mut [f64]) {
+        series.evaluate_many(xs, out);
+        for (y, &x) in out.iter_mut().zip(xs) {
+            *y = self.around(x, *y);
+        }
+    }
+
+    /// The form's value at `x` given the series' value `p` there.
+    fn around(self, x: f64, p: f64) -> f64 {
         match self {
             Self::Polynomial => p,
             Self::SignDamped => 0.5 * x * x * (1.0 + p),
@@ -147,27 +160,37 @@ impl Target {
 
     /// The max error of `approx` on the interval: on the grid, then each local maximum of
     /// the error refined by golden-section search between its neighbouring grid points (the
-    /// grid alone misses the sup by up to ~1e-5 relative).
-    fn max_error(&self, approx: impl Fn(f64) -> f64) -> f64 {
+    /// grid alone misses the sup by up to ~1e-5 relative). `approx(xs, out)` writes the
+    /// approximation at every point of `xs` into `out`.
+    fn max_error(&self, approx: impl Fn(&[f64], &mut [f64])) -> f64 {
         let mut points = self.grid();
         points.sort_by(f64::total_cmp);
         points.dedup();
-        let error = |x: f64| self.error(x, approx(x));
-        let errors: Vec<f64> = points.iter().map(|&x| error(x)).collect();
+        let errors_at = |xs: &[f64], out: &mut [f64]| {
+            approx(xs, out);
+            for (e, &x) in out.iter_mut().zip(xs) {
+                *e = self.error(x, *e);
+            }
+        };
+        let mut errors = vec![0.0; points.len()];
+        errors_at(&points, &mut errors);
         let on_grid = errors.iter().copied().fold(0.0, f64::max);
         if !on_grid.is_finite() {
             return on_grid;
         }
         // Between grid points the error rises by far less than 1% of the grid max, so only
         // maxima within 1% of it can hold the sup.
-        let mut worst = on_grid;
-        for i in 1..points.len().saturating_sub(1) {
-            let peak = errors[i] >= errors[i - 1] && errors[i] >= errors[i + 1];
-            if peak && errors[i] >= 0.99 * on_grid {
-                worst = worst.max(golden_max(&error, points[i - 1], points[i + 1]));
-            }
-        }
-        worst
+        let peaks: Vec<(f64, f64)> = (1..points.len().saturating_sub(1))
+            .filter(|&i| {
+                errors[i] >= errors[i - 1]
+                    && errors[i] >= errors[i + 1]
+                    && errors[i] >= 0.99 * on_grid
+            })
+            .map(|i| (points[i - 1], points[i + 1]))
+            .collect();
+        golden_max(&peaks, errors_at)
+            .into_iter()
+            .fold(on_grid, f64::max)
     }
 
     /// The points errors are measured on.
@@ -183,31 +206,87 @@ impl Target {
     }
 }
 
-/// The largest value of `f` found on `[a, b]` by golden-section search (40 steps: the
-/// bracket shrinks by 0.618⁴⁰ ≈ 4e-9).
-fn golden_max(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
-    const INVERSE_PHI: f64 = 0.618_033_988_749_894_8;
-    let (mut a, mut b) = (a, b);
-    let mut c = b - INVERSE_PHI * (b - a);
-    let mut d = a + INVERSE_PHI * (b - a);
-    let (mut fc, mut fd) = (f(c), f(d));
-    let mut best = fc.max(fd);
+/// The largest value of `f` found on each bracket `[a, b]` by golden-section search (40
+/// steps: the bracket shrinks by 0.618⁴⁰ ≈ 4e-9), every search in lockstep: `values(xs, out)`
+/// writes `f` at every point of `xs` into `out`, once for the first points and once a step.
+fn golden_max(brackets: &[(f64, f64)], values: impl Fn(&[f64], &mut [f64])) -> Vec<f64> {
+    let mut searches: Vec<Golden> = brackets.iter().map(|&(a, b)| Golden::new(a, b)).collect();
+    let mut points: Vec<f64> = searches.iter().flat_map(|s| [s.c, s.d]).collect();
+    let mut found = vec![0.0; points.len()];
+    values(&points, &mut found);
+    for (search, f) in searches.iter_mut().zip(found.chunks_exact(2)) {
+        (search.fc, search.fd) = (f[0], f[1]);
+        search.best = f[0].max(f[1]);
+    }
+    points.truncate(searches.len());
+    found.truncate(searches.len());
     for _ in 0..40 {
-        if fc > fd {
-            b = d;
-            (d, fd) = (c, fc);
-            c = b - INVERSE_PHI * (b - a);
-            fc = f(c);
-            best = best.max(fc);
-        } else {
-            a = c;
-            (c, fc) = (d, fd);
-            d = a + INVERSE_PHI * (b - a);
-            fd = f(d);
-            best = best.max(fd);
+        for (search, point) in searches.iter_mut().zip(&mut points) {
+            *point = search.narrow();
+        }
+        values(&points, &mut found);
+        for (search, &f) in searches.iter_mut().zip(&found) {
+            search.take(f);
         }
     }
-    best
+    searches.iter().map(|s| s.best).collect()
+}
+
+/// One golden-section search of [`golden_max`]: bracket `[a, b]`, inner points `c < d`.
+#[derive(Debug, Clone, Copy)]
+struct Golden {
+    a: f64,
+    b: f64,
+    c: f64,
+    d: f64,
+    fc: f64,
+    fd: f64,
+    best: f64,
+    /// Whether the last point was `c` (else `d`).
+    at_c: bool,
+}
+
+impl Golden {
+    const INVERSE_PHI: f64 = 0.618_033_988_749_894_8;
+
+    fn new(a: f64, b: f64) -> Self {
+        Self {
+            a,
+            b,
+            c: b - Self::INVERSE_PHI * (b - a),
+            d: a + Self::INVERSE_PHI * (b - a),
+            fc: 0.0,
+            fd: 0.0,
+            best: 0.0,
+            at_c: false,
+        }
+    }
+
+    /// Keeps the part of the bracket around the larger value and returns its new point.
+    fn narrow(&mut self) -> f64 {
+        self.at_c = self.fc > self.fd;
+        if self.at_c {
+            self.b = self.d;
+            (self.d, self.fd) = (self.c, self.fc);
+            self.c = self.b - Self::INVERSE_PHI * (self.b - self.a);
+            self.c
+        } else {
+            self.a = self.c;
+            (self.c, self.fc) = (self.d, self.fd);
+            self.d = self.a + Self::INVERSE_PHI * (self.b - self.a);
+            self.d
+        }
+    }
+
+    /// Takes the value at the point [`Self::narrow`] returned.
+    fn take(&mut self, f: f64) {
+        if self.at_c {
+            self.fc = f;
+        } else {
+            self.fd = f;
+        }
+        self.best = self.best.max(f);
+    }
 }
 
 /// A candidate: a form, a series and its measured error.
@@ -303,7 +382,7 @@ impl Fitter {
             .or_insert_with(|| Self::fit(target, fit, degree))
             .clone();
         let candidate = series.map(|series| {
-            let error = target.max_error(|x| form.evaluate(&series, x));
+            let error = target.max_error(|xs, out| form.evaluate_many(&series, xs, out));
             Candidate {
                 form,
                 depth: form.depth(poly_depth(degree)),

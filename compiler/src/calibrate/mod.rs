@@ -10,6 +10,9 @@
 //!   `1/x`, after the shift below), and `mean(x²) + eps` of each `rms_norm` (for `1/√m`);
 //! - the largest `|value|` of every tensor node (for bootstrapping-range checks).
 //!
+//! The lm head is not run: the client applies it to the decrypted hidden state, so no range
+//! of it is needed (its magnitude reads 0, like the token ids').
+//!
 //! Margins: a signed interval `[lo, hi]` is widened by `margin · (hi − lo)` on each side;
 //! the positive arguments of `1/√m` and `1/x` are widened by the factor `1 + margin`
 //! (`[lo / (1 + margin), hi · (1 + margin)]`). Because the HE lowering also evaluates the
@@ -30,7 +33,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::forward::{self, Exact, ForwardError, Function, Nonlinear};
-use crate::ir::{Graph, GraphInfo, Handle, Node};
+use crate::ir::{Graph, GraphInfo, Handle, Node, Op};
 
 /// A closed interval `[lo, hi]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -294,7 +297,8 @@ impl Calibration {
         self.shifts.get(&node).copied()
     }
 
-    /// The largest `|value|` seen at `node` (0 for the token ids), not widened.
+    /// The largest `|value|` seen at `node` (0 for the token ids and the lm head), not
+    /// widened.
     pub fn magnitude(&self, node: Handle<Node>) -> f64 {
         self.magnitudes.get(node.index()).copied().unwrap_or(0.0)
     }
@@ -350,6 +354,12 @@ pub fn run(
             });
         }
     }
+    let encrypted: Vec<&str> = graph
+        .outputs()
+        .iter()
+        .filter(|output| !matches!(graph.node(output.value).op, Op::LmHead { .. }))
+        .map(|output| output.name.as_str())
+        .collect();
     let recorders = sequences
         .par_iter()
         .enumerate()
@@ -361,6 +371,7 @@ pub fn run(
                 info,
                 checkpoint,
                 sequence,
+                &encrypted,
                 &mut recorder,
                 |node, value| {
                     let largest = value.data().iter().fold(0.0f64, |m, v| m.max(v.abs()));

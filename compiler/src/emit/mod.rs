@@ -8,6 +8,7 @@ use ensi_runtime::plan::{
     InputSignature, Instr, ModelRef, Op, OutputSignature, Plan, PlanParams, ValueId, ValueType,
     WeightKind,
 };
+use rayon::prelude::*;
 
 use crate::lower::{HeGraph, HeOp, Stage, Value};
 
@@ -166,26 +167,35 @@ pub fn emit(graph: &HeGraph, checkpoint: &Checkpoint, context: Context) -> Resul
             None => {}
         }
     }
+    // Digests read every weight (gigabytes for real models): in parallel, the first missing
+    // weight in plan order reported.
+    let digests: Vec<Result<[u8; 32], EmitError>> = graph
+        .weights
+        .par_iter()
+        .map(|weight| {
+            let missing = || EmitError::MissingWeight {
+                name: weight.name.clone(),
+                kind: weight.kind,
+            };
+            Ok(match weight.kind {
+                WeightKind::Ternary => checkpoint
+                    .ternary(&weight.name)
+                    .ok_or_else(missing)?
+                    .digest(),
+                WeightKind::Vector => checkpoint
+                    .vector(&weight.name)
+                    .ok_or_else(missing)?
+                    .digest(),
+                WeightKind::Matrix => checkpoint
+                    .matrix(&weight.name)
+                    .ok_or_else(missing)?
+                    .digest(),
+            })
+        })
+        .collect();
     let mut weights = graph.weights.clone();
-    for weight in &mut weights {
-        let missing = || EmitError::MissingWeight {
-            name: weight.name.clone(),
-            kind: weight.kind,
-        };
-        weight.digest = match weight.kind {
-            WeightKind::Ternary => checkpoint
-                .ternary(&weight.name)
-                .ok_or_else(missing)?
-                .digest(),
-            WeightKind::Vector => checkpoint
-                .vector(&weight.name)
-                .ok_or_else(missing)?
-                .digest(),
-            WeightKind::Matrix => checkpoint
-                .matrix(&weight.name)
-                .ok_or_else(missing)?
-                .digest(),
-        };
+    for (weight, digest) in weights.iter_mut().zip(digests) {
+        weight.digest = digest?;
     }
     let inputs = graph
         .inputs

@@ -2,7 +2,8 @@
 //!
 //! The twin of the outside oracle (transformers, float32): the same operations in double
 //! precision, so differences to the fixtures are float32 rounding, plus flipped 8-bit codes
-//! when activation quantization is on. Values are freed after their last use.
+//! when activation quantization is on. Values are freed after their last use, and nodes no
+//! requested output needs are not evaluated.
 //!
 //! Every scalar nonlinearity (ReLU², SiLU, attention's sigmoid or softmax, RMSNorm's inverse
 //! square root) goes through a [`Nonlinear`] implementation: [`Exact`] for [`run`], a
@@ -10,13 +11,14 @@
 //! ([`run_with`]).
 
 mod nonlinear;
+mod ternary;
 
 pub use nonlinear::{Exact, Function, Nonlinear};
 
-use ensi_checkpoint::Checkpoint;
+use ensi_checkpoint::{Checkpoint, FloatMatrix};
 use rayon::prelude::*;
 
-use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Type};
+use crate::ir::{AttentionKind, Graph, GraphInfo, Handle, Node, Op, Output, Type};
 
 /// A real `[rows, cols]` matrix, row-major: one row per token position.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +171,11 @@ pub fn run(
     run_observed(graph, info, checkpoint, tokens, |_, _| {})
 }
 
+/// The names of every output of `graph`.
+fn every_output(graph: &Graph) -> Vec<&str> {
+    graph.outputs().iter().map(|o| o.name.as_str()).collect()
+}
+
 /// [`run`], also showing every tensor value to `observe` as soon as it is computed, in node
 /// order (for calibration: value ranges of every node).
 pub fn run_observed(
@@ -178,7 +185,10 @@ pub fn run_observed(
     tokens: &[u32],
     observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
-    run_with_observed(graph, info, checkpoint, tokens, &mut Exact, observe)
+    let outputs = every_output(graph);
+    run_with_observed(
+        graph, info, checkpoint, tokens, &outputs, &mut Exact, observe,
+    )
 }
 
 /// [`run`] with the nonlinearities of `nonlinear` in place of the exact functions (the
@@ -190,16 +200,28 @@ pub fn run_with(
     tokens: &[u32],
     nonlinear: &mut impl Nonlinear,
 ) -> Result<Outputs, ForwardError> {
-    run_with_observed(graph, info, checkpoint, tokens, nonlinear, |_, _| {})
+    let outputs = every_output(graph);
+    run_with_observed(
+        graph,
+        info,
+        checkpoint,
+        tokens,
+        &outputs,
+        nonlinear,
+        |_, _| {},
+    )
 }
 
-/// [`run_with`] and [`run_observed`] in one: substituted nonlinearities, every tensor value
-/// shown to `observe`.
+/// [`run_with`] and [`run_observed`] in one, for the outputs named in `outputs` only:
+/// substituted nonlinearities, every tensor value those outputs need shown to `observe`.
+/// Nodes none of them needs are not evaluated (names the graph does not have select
+/// nothing).
 pub fn run_with_observed(
     graph: &Graph,
     info: &GraphInfo,
     checkpoint: &Checkpoint,
     tokens: &[u32],
+    outputs: &[&str],
     nonlinear: &mut impl Nonlinear,
     mut observe: impl FnMut(Handle<Node>, &Matrix),
 ) -> Result<Outputs, ForwardError> {
@@ -212,37 +234,52 @@ pub fn run_with_observed(
             found: tokens.len(),
         });
     }
+    let selected = |output: &&Output| outputs.contains(&output.name.as_str());
     let mut is_output = vec![false; graph.nodes().len()];
-    for output in graph.outputs() {
+    for output in graph.outputs().iter().filter(selected) {
         is_output[output.value.index()] = true;
+    }
+    // Operands precede their users, so one backward sweep finds everything needed.
+    let mut needed = is_output.clone();
+    for index in (0..needed.len()).rev() {
+        if needed[index] {
+            for operand in graph.node(Handle::from_index(index)).op.operands() {
+                needed[operand.index()] = true;
+            }
+        }
     }
     let mut values: Vec<Option<Value>> = Vec::with_capacity(graph.nodes().len());
     for (handle, node) in graph.nodes().iter() {
-        let value = Evaluator {
-            values: &values,
-            checkpoint,
-            handle,
-            tokens,
-        }
-        .eval(node, nonlinear)?;
-        if let Value::Tensor(matrix) = &value {
-            observe(handle, matrix);
-        }
-        values.push(Some(value));
+        let value = if needed[handle.index()] {
+            let value = Evaluator {
+                values: &values,
+                checkpoint,
+                handle,
+                tokens,
+            }
+            .eval(node, nonlinear)?;
+            if let Value::Tensor(matrix) = &value {
+                observe(handle, matrix);
+            }
+            Some(value)
+        } else {
+            None
+        };
+        values.push(value);
         for operand in node.op.operands() {
             if info.last_use(operand) == Some(handle) && !is_output[operand.index()] {
                 values[operand.index()] = None;
             }
         }
     }
-    let mut outputs = Vec::with_capacity(graph.outputs().len());
-    for output in graph.outputs() {
+    let mut computed = Vec::with_capacity(graph.outputs().len());
+    for output in graph.outputs().iter().filter(selected) {
         // Outputs are never freed, and the verifier proved each names a node.
         if let Some(Some(Value::Tensor(matrix))) = values.get(output.value.index()) {
-            outputs.push((output.name.clone(), matrix.clone()));
+            computed.push((output.name.clone(), matrix.clone()));
         } else if let Some(Some(Value::Ids(ids))) = values.get(output.value.index()) {
             let data = ids.iter().map(|&id| f64::from(id)).collect();
-            outputs.push((
+            computed.push((
                 output.name.clone(),
                 Matrix {
                     rows: 1,
@@ -252,7 +289,7 @@ pub fn run_with_observed(
             ));
         }
     }
-    Ok(Outputs { values: outputs })
+    Ok(Outputs { values: computed })
 }
 
 /// Evaluates one node from the values of its operands.
@@ -435,10 +472,7 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    /// `scale · x Wᵀ`. Blocks of output features run in parallel; a block's weights are
-    /// widened to f64 once, and each token row meets all of them while it is in cache. The
-    /// products are plain multiply-adds by −1, 0 and 1: branching on the weight would
-    /// mispredict on every other entry.
+    /// `scale · x Wᵀ` (see [`ternary::product`]).
     fn ternary_linear(
         &self,
         x: &Matrix,
@@ -451,18 +485,7 @@ impl Evaluator<'_> {
             .ternary(weight)
             .ok_or_else(|| self.missing("ternary matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (out_cols, x.cols))?;
-        Ok(blocked_product(
-            x,
-            out_cols,
-            |output, row: &mut [f64], entries: &mut Vec<i8>| {
-                entries.resize(row.len(), 0);
-                matrix.row_into(output, entries);
-                row.iter_mut()
-                    .zip(entries.iter())
-                    .for_each(|(w, &e)| *w = f64::from(e));
-            },
-        )
-        .map(|sum| scale * sum))
+        Ok(ternary::product(x, matrix).map(|sum| scale * sum))
     }
 
     /// `x Wᵀ` with a float matrix (see [`blocked_product`]).
@@ -472,58 +495,37 @@ impl Evaluator<'_> {
             .matrix(weight)
             .ok_or_else(|| self.missing("matrix", weight))?;
         self.shape(weight, (matrix.rows(), matrix.cols()), (vocab, x.cols))?;
-        Ok(blocked_product(
-            x,
-            vocab,
-            |token, row: &mut [f64], entries: &mut Vec<f32>| {
-                entries.resize(row.len(), 0.0);
-                matrix.row_into(token, entries);
-                row.iter_mut()
-                    .zip(entries.iter())
-                    .for_each(|(w, &e)| *w = f64::from(e));
-            },
-        ))
+        Ok(blocked_product(x, matrix))
     }
 }
 
 /// Output features per parallel task of [`blocked_product`].
 const BLOCK: usize = 16;
 
-/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a weight given row by row: `widen(r, row,
-/// scratch)` writes row `r` of `W` in f64.
+/// `x Wᵀ` (`[T, in]` times `[out, in]ᵀ`) for a float matrix `W`, widened to f64 row by row.
 ///
 /// Blocks of [`BLOCK`] output features run in parallel. A block's weights are stored
 /// input-major (`[in][BLOCK]`), and each token accumulates all [`BLOCK`] outputs at once
 /// (one broadcast input times a vector of weights per step), so weights stream from cache
 /// once per token and the sums stay in registers. Every output is the plain sequential sum
 /// over the inputs, whichever instruction set runs it.
-fn blocked_product<S: Default + Send>(
-    x: &Matrix,
-    outputs: usize,
-    widen: impl Fn(usize, &mut [f64], &mut S) + Sync,
-) -> Matrix {
-    let (tokens, inputs) = (x.rows, x.cols);
+fn blocked_product(x: &Matrix, matrix: &FloatMatrix) -> Matrix {
+    let (tokens, inputs, outputs) = (x.rows, x.cols, matrix.rows());
     let mut transposed = Matrix::zeros(outputs, tokens);
     transposed
         .data
         .par_chunks_mut(BLOCK * tokens.max(1))
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![0.0f64; inputs],
-                    vec![0.0f64; BLOCK * inputs],
-                    S::default(),
-                )
-            },
-            |(row, block_weights, scratch), (block, sums)| {
+            || (vec![0.0f32; inputs], vec![0.0f64; BLOCK * inputs]),
+            |(row, block_weights), (block, sums)| {
                 let first = block * BLOCK;
                 let count = sums.len() / tokens.max(1);
                 block_weights.iter_mut().for_each(|w| *w = 0.0);
                 for offset in 0..count {
-                    widen(first + offset, row, scratch);
+                    matrix.row_into(first + offset, row);
                     for (input, &w) in row.iter().enumerate() {
-                        block_weights[input * BLOCK + offset] = w;
+                        block_weights[input * BLOCK + offset] = f64::from(w);
                     }
                 }
                 for token in 0..tokens {
@@ -714,6 +716,44 @@ mod tests {
             let sequential = (0..inputs).fold(0.0, |s, i| s + x[i] * w[i * BLOCK + lane]);
             assert_eq!(sum.to_bits(), sequential.to_bits(), "lane {lane}");
         }
+    }
+
+    /// Selecting `hidden` skips the lm head: its value is neither computed nor shown, and
+    /// `hidden` is the one of a full run.
+    #[test]
+    fn unselected_outputs_are_not_computed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dev-h32");
+        let checkpoint = Checkpoint::open(dir).expect("fixture opens");
+        let graph = crate::frontend::build(&checkpoint, &crate::frontend::Options::encrypted(3))
+            .expect("graph");
+        let info = crate::ir::verify(&graph).expect("verifies");
+        let tokens = [1, 2, 3];
+        let full = run(&graph, &info, &checkpoint, &tokens).expect("runs");
+        let mut seen = Vec::new();
+        let hidden = crate::frontend::HIDDEN;
+        let selected = run_with_observed(
+            &graph,
+            &info,
+            &checkpoint,
+            &tokens,
+            &[hidden],
+            &mut Exact,
+            |node, _| seen.push(node),
+        )
+        .expect("runs");
+        assert_eq!(selected.iter().count(), 1);
+        assert_eq!(selected.get(hidden), full.get(hidden));
+        assert!(full.get(crate::frontend::LOGITS).is_some());
+        assert!(
+            seen.iter()
+                .all(|&node| !matches!(graph.node(node).op, Op::LmHead { .. })),
+            "the lm head is skipped"
+        );
+        assert_eq!(
+            seen.len(),
+            graph.nodes().len() - 2,
+            "all but tokens and lm head"
+        );
     }
 
     #[test]

@@ -108,20 +108,30 @@ impl ColumnSums {
 /// or baby step no nonzero diagonal uses costs nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockDiagonals {
-    schedule: DiagonalSchedule,
+    pattern: DiagonalPattern,
     tokens: u32,
     slots: u32,
-    input_cts: u32,
-    output_cts: u32,
     /// Signed block weights, `[output ct][input ct][diagonal][block]`, `B` per diagonal.
     weights: Vec<i8>,
+}
+
+/// Which block diagonals `diag(o, i, r)` of `W'` are nonzero (see [`BlockDiagonals`]), and so
+/// which terms, rotations and plaintext products its baby-step giant-step evaluation has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagonalPattern {
+    schedule: DiagonalSchedule,
+    input_cts: u32,
+    output_cts: u32,
     /// Whether each `[output ct][input ct][diagonal]` has a nonzero weight.
     nonzero: Vec<bool>,
 }
 
-impl BlockDiagonals {
-    /// The diagonals of `W'` (rows `rows` of `weight`) from layout `input` to `output`
-    /// (equal slots and blocks, one column per block), with `baby_steps` baby steps.
+impl DiagonalPattern {
+    /// The pattern of `W'` (rows `rows` of `weight`) from layout `input` to `output` (equal
+    /// slots and blocks, one column per block), with `baby_steps` baby steps.
+    ///
+    /// Each diagonal's entries are probed in order up to the first nonzero one, so a layer
+    /// without zero diagonals costs a few probes a diagonal, not a pass over its weights.
     ///
     /// # Panics
     /// If a row is out of range (a checked plan's rows are within the weight).
@@ -132,35 +142,37 @@ impl BlockDiagonals {
         output: &Layout,
         baby_steps: u32,
     ) -> Self {
-        let blocks = input.blocks_per_ciphertext() as usize;
-        let schedule = DiagonalSchedule::new(blocks as u32, input.block, baby_steps);
-        let (input_cts, output_cts) = (input.ciphertexts(), output.ciphertexts());
-        let diagonals = output_cts as usize * input_cts as usize * blocks;
-        let mut weights = vec![0i8; diagonals * blocks];
-        let mut nonzero = vec![false; diagonals];
-        let mut entries = vec![0i8; weight.cols()];
-        for (j, row) in rows.iter().enumerate() {
-            weight.row_into(row.row as usize, &mut entries);
-            let (o, k) = (j / blocks, j % blocks);
-            for (column, &entry) in entries.iter().enumerate() {
-                if entry == 0 {
-                    continue;
+        let mut pattern = Self::empty(input, output, baby_steps);
+        let blocks = pattern.schedule.diagonals as usize;
+        let (input_cts, output_cts) = (pattern.input_cts as usize, pattern.output_cts as usize);
+        // Slot k of diag(o, i, r) is W'[o·B + k, i·B + (k + r) mod B]; rows and columns past
+        // the matrix are zero.
+        let entry = |o: usize, i: usize, r: usize, k: usize| {
+            let (j, column) = (o * blocks + k, i * blocks + (k + r) % blocks);
+            j < rows.len()
+                && column < weight.cols()
+                && weight.entry(rows[j].row as usize, column) != 0
+        };
+        for o in 0..output_cts {
+            for i in 0..input_cts {
+                for r in 0..blocks {
+                    pattern.nonzero[(o * input_cts + i) * blocks + r] =
+                        (0..blocks).any(|k| entry(o, i, r, k));
                 }
-                let (i, m) = (column / blocks, column % blocks);
-                let r = (m + blocks - k) % blocks;
-                let diagonal = (o * input_cts as usize + i) * blocks + r;
-                weights[diagonal * blocks + k] = if row.negate { -entry } else { entry };
-                nonzero[diagonal] = true;
             }
         }
+        pattern
+    }
+
+    /// The schedule and shape of a layer from `input` to `output`, every diagonal zero.
+    fn empty(input: &Layout, output: &Layout, baby_steps: u32) -> Self {
+        let blocks = input.blocks_per_ciphertext();
+        let (input_cts, output_cts) = (input.ciphertexts(), output.ciphertexts());
         Self {
-            schedule,
-            tokens: input.tokens,
-            slots: input.slots,
+            schedule: DiagonalSchedule::new(blocks, input.block, baby_steps),
             input_cts,
             output_cts,
-            weights,
-            nonzero,
+            nonzero: vec![false; output_cts as usize * input_cts as usize * blocks as usize],
         }
     }
 
@@ -193,59 +205,6 @@ impl BlockDiagonals {
     /// Whether `diag(output, input, diagonal)` has a nonzero entry.
     pub fn is_nonzero(&self, output: u32, input: u32, diagonal: u32) -> bool {
         self.nonzero[self.index(output, input, diagonal)]
-    }
-
-    /// The signed weights of `diag(output, input, diagonal)`, one per block: entry `k` is
-    /// `W'[output·B + k, input·B + (k + diagonal) mod B]` (0 for a missing row or column).
-    pub fn block_weights(&self, output: u32, input: u32, diagonal: u32) -> &[i8] {
-        let blocks = self.schedule.diagonals as usize;
-        let start = self.index(output, input, diagonal) * blocks;
-        &self.weights[start..start + blocks]
-    }
-
-    /// Writes `diag(output, input, diagonal)` rotated right by `shift_blocks` blocks into
-    /// `out` (`slots` entries): block `k` holds weight `(k − shift_blocks) mod B` on tokens
-    /// `0..T`, zero on padding.
-    fn fill_shifted(
-        &self,
-        output: u32,
-        input: u32,
-        diagonal: u32,
-        shift_blocks: u32,
-        out: &mut [f64],
-    ) {
-        out.fill(0.0);
-        let blocks = self.schedule.diagonals;
-        let (block, tokens) = (self.schedule.block as usize, self.tokens as usize);
-        let weights = self.block_weights(output, input, diagonal);
-        for k in 0..blocks {
-            let weight = weights[((k + blocks - shift_blocks % blocks) % blocks) as usize];
-            if weight != 0 {
-                let start = k as usize * block;
-                out[start..start + tokens].fill(f64::from(weight));
-            }
-        }
-    }
-
-    /// Writes the slot vector of `diag(output, input, diagonal)` into `out`.
-    ///
-    /// # Panics
-    /// If an index is out of range or `out` is shorter than the slot count.
-    pub fn fill_diagonal(&self, output: u32, input: u32, diagonal: u32, out: &mut [f64]) {
-        self.fill_shifted(output, input, diagonal, 0, out);
-    }
-
-    /// Writes the pre-rotated diagonal of (giant step, baby step) into `out`: the diagonal
-    /// `r = giant·baby_steps + baby`, rotated right by `giant·baby_steps·block` slots so that
-    /// one left rotation of the giant step's sum puts it back.
-    ///
-    /// # Panics
-    /// If `(giant, baby)` names no diagonal ([`DiagonalSchedule::diagonal`]), an index is out
-    /// of range or `out` is shorter than the slot count.
-    pub fn fill_prerotated(&self, output: u32, input: u32, giant: u32, baby: u32, out: &mut [f64]) {
-        let diagonal = self.schedule.diagonal(giant, baby);
-        let diagonal = diagonal.unwrap_or_else(|| panic!("no diagonal at ({giant}, {baby})"));
-        self.fill_shifted(output, input, diagonal, giant * self.schedule.baby, out);
     }
 
     /// The nonzero `(input ciphertext, baby step)` terms of giant step `giant` of output
@@ -288,22 +247,124 @@ impl BlockDiagonals {
             .sum::<usize>();
         baby + giant
     }
+}
+
+impl BlockDiagonals {
+    /// The diagonals of `W'` (rows `rows` of `weight`) from layout `input` to `output`
+    /// (equal slots and blocks, one column per block), with `baby_steps` baby steps.
+    ///
+    /// # Panics
+    /// If a row is out of range (a checked plan's rows are within the weight).
+    pub fn new(
+        weight: &TernaryMatrix,
+        rows: &[SignedRow],
+        input: &Layout,
+        output: &Layout,
+        baby_steps: u32,
+    ) -> Self {
+        let mut pattern = DiagonalPattern::empty(input, output, baby_steps);
+        let blocks = pattern.schedule.diagonals as usize;
+        let input_cts = pattern.input_cts as usize;
+        let mut weights = vec![0i8; pattern.nonzero.len() * blocks];
+        let mut entries = vec![0i8; weight.cols()];
+        for (j, row) in rows.iter().enumerate() {
+            weight.row_into(row.row as usize, &mut entries);
+            let (o, k) = (j / blocks, j % blocks);
+            for (column, &entry) in entries.iter().enumerate() {
+                if entry == 0 {
+                    continue;
+                }
+                let (i, m) = (column / blocks, column % blocks);
+                let r = (m + blocks - k) % blocks;
+                let diagonal = (o * input_cts + i) * blocks + r;
+                weights[diagonal * blocks + k] = if row.negate { -entry } else { entry };
+                pattern.nonzero[diagonal] = true;
+            }
+        }
+        Self {
+            pattern,
+            tokens: input.tokens,
+            slots: input.slots,
+            weights,
+        }
+    }
+
+    /// Which diagonals are nonzero, and the schedule.
+    pub fn pattern(&self) -> &DiagonalPattern {
+        &self.pattern
+    }
+
+    /// The signed weights of `diag(output, input, diagonal)`, one per block: entry `k` is
+    /// `W'[output·B + k, input·B + (k + diagonal) mod B]` (0 for a missing row or column).
+    pub fn block_weights(&self, output: u32, input: u32, diagonal: u32) -> &[i8] {
+        let blocks = self.pattern.schedule.diagonals as usize;
+        let start = self.pattern.index(output, input, diagonal) * blocks;
+        &self.weights[start..start + blocks]
+    }
+
+    /// Writes `diag(output, input, diagonal)` rotated right by `shift_blocks` blocks into
+    /// `out` (`slots` entries): block `k` holds weight `(k − shift_blocks) mod B` on tokens
+    /// `0..T`, zero on padding.
+    fn fill_shifted(
+        &self,
+        output: u32,
+        input: u32,
+        diagonal: u32,
+        shift_blocks: u32,
+        out: &mut [f64],
+    ) {
+        out.fill(0.0);
+        let schedule = &self.pattern.schedule;
+        let blocks = schedule.diagonals;
+        let (block, tokens) = (schedule.block as usize, self.tokens as usize);
+        let weights = self.block_weights(output, input, diagonal);
+        for k in 0..blocks {
+            let weight = weights[((k + blocks - shift_blocks % blocks) % blocks) as usize];
+            if weight != 0 {
+                let start = k as usize * block;
+                out[start..start + tokens].fill(f64::from(weight));
+            }
+        }
+    }
+
+    /// Writes the slot vector of `diag(output, input, diagonal)` into `out`.
+    ///
+    /// # Panics
+    /// If an index is out of range or `out` is shorter than the slot count.
+    pub fn fill_diagonal(&self, output: u32, input: u32, diagonal: u32, out: &mut [f64]) {
+        self.fill_shifted(output, input, diagonal, 0, out);
+    }
+
+    /// Writes the pre-rotated diagonal of (giant step, baby step) into `out`: the diagonal
+    /// `r = giant·baby_steps + baby`, rotated right by `giant·baby_steps·block` slots so that
+    /// one left rotation of the giant step's sum puts it back.
+    ///
+    /// # Panics
+    /// If `(giant, baby)` names no diagonal ([`DiagonalSchedule::diagonal`]), an index is out
+    /// of range or `out` is shorter than the slot count.
+    pub fn fill_prerotated(&self, output: u32, input: u32, giant: u32, baby: u32, out: &mut [f64]) {
+        let schedule = &self.pattern.schedule;
+        let diagonal = schedule.diagonal(giant, baby);
+        let diagonal = diagonal.unwrap_or_else(|| panic!("no diagonal at ({giant}, {baby})"));
+        self.fill_shifted(output, input, diagonal, giant * schedule.baby, out);
+    }
 
     /// The BSGS evaluation on slot vectors (see the type's documentation), skipping the
     /// zero products (padding, zero weights) that cannot change the result.
     pub fn apply(&self, x: &[Vec<f64>]) -> SlotVectors {
-        let schedule = &self.schedule;
+        let pattern = &self.pattern;
+        let schedule = &pattern.schedule;
         let blocks = schedule.diagonals;
         let (block, tokens) = (schedule.block as usize, self.tokens as usize);
         let at = |b: u32| b as usize * block..b as usize * block + tokens;
-        let mut y = zeros(self.output_cts as usize, self.slots as usize);
+        let mut y = zeros(pattern.output_cts as usize, self.slots as usize);
         let mut giant_sum = vec![0.0; self.slots as usize];
-        for (output, y_o) in (0..self.output_cts).zip(&mut y) {
+        for (output, y_o) in (0..pattern.output_cts).zip(&mut y) {
             for giant in 0..schedule.giant {
                 let shift = giant * schedule.baby;
                 let mut any = false;
                 giant_sum.fill(0.0);
-                for (input, baby) in self.giant_step_terms(output, giant) {
+                for (input, baby) in pattern.giant_step_terms(output, giant) {
                     any = true;
                     let diagonal = shift + baby;
                     let weights = self.block_weights(output, input, diagonal);

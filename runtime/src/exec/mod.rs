@@ -27,7 +27,7 @@ pub use codec::{
 pub use diagnostics::{ApproxDiagnostic, BootstrapDiagnostic, Diagnostics, Work};
 pub use encrypted::{EncryptedExecutor, EncryptedRun, Profile};
 pub use error::ExecError;
-pub use linear::{BlockDiagonals, ColumnSums, SignedColumn};
+pub use linear::{BlockDiagonals, ColumnSums, DiagonalPattern, SignedColumn};
 pub use plaintext::{DecodedOutput, PlaintextExecutor, PlaintextRun, run, run_observed};
 pub use recipe::{materialize, materialize_into, rope_frequency};
 pub use repack::Repacking;

@@ -406,10 +406,10 @@ impl Machine<'_> {
                         let layout = plan.value(*x).layout;
                         let diagonals =
                             BlockDiagonals::new(matrix, rows, &layout, out, *baby_steps);
-                        let nonzero = diagonals.nonzero_diagonals() as u64;
+                        let nonzero = diagonals.pattern().nonzero_diagonals() as u64;
                         self.work.nonzero_diagonals += nonzero;
                         self.work.plain_mults += nonzero;
-                        self.work.rotations += diagonals.rotations() as u64;
+                        self.work.rotations += diagonals.pattern().rotations() as u64;
                         diagonals.apply(input)
                     }
                 }

@@ -104,17 +104,23 @@ pub fn minimax_weighted(
     let grid: Vec<f64> = (0..grid_len)
         .map(|i| -(std::f64::consts::PI * i as f64 / (grid_len - 1) as f64).cos())
         .collect();
-    let weighted_error = |series: &ChebyshevSeries, t: f64| {
-        let x = to_x(t);
-        w(x) * (f(x) - series.evaluate_unit(t))
+    // The weighted error of `series` at every point of `ts`.
+    let weighted_errors = |series: &ChebyshevSeries, ts: &[f64], out: &mut [f64]| {
+        series.evaluate_unit_many(ts, out);
+        for (e, &t) in out.iter_mut().zip(ts) {
+            let x = to_x(t);
+            *e = w(x) * (f(x) - *e);
+        }
     };
 
     // The Chebyshev interpolant is the fallback: the result is never worse than it.
     let interpolant = ChebyshevSeries::interpolate(&f, a, b, degree)?;
-    let interpolant_error = alternating_extrema(&grid, &|t| weighted_error(&interpolant, t))
-        .iter()
-        .map(|&(_, e)| e.abs())
-        .fold(0.0, f64::max);
+    let interpolant_error = alternating_extrema(&grid, &|ts, out| {
+        weighted_errors(&interpolant, ts, out);
+    })
+    .iter()
+    .map(|&(_, e)| e.abs())
+    .fold(0.0, f64::max);
     let mut best = Minimax {
         series: interpolant,
         max_error: interpolant_error,
@@ -146,7 +152,7 @@ pub fn minimax_weighted(
         })?;
         let levelled_error = solution[degree + 1].abs();
         let series = ChebyshevSeries::new(a, b, solution[..=degree].to_vec())?;
-        let extrema = alternating_extrema(&grid, &|t| weighted_error(&series, t));
+        let extrema = alternating_extrema(&grid, &|ts, out| weighted_errors(&series, ts, out));
         let max_error = extrema.iter().map(|&(_, e)| e.abs()).fold(0.0, f64::max);
         if max_error < best.max_error {
             best = Minimax {
@@ -182,8 +188,10 @@ pub fn minimax_weighted(
 
 /// One extremum of `|e|` per maximal run of constant sign of `e` on the grid, refined by
 /// golden-section search between the neighbouring grid points: alternating in sign.
-fn alternating_extrema(grid: &[f64], error: &impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
-    let values: Vec<f64> = grid.iter().map(|&t| error(t)).collect();
+/// `errors(ts, out)` writes `e` at every point of `ts` into `out`.
+fn alternating_extrema(grid: &[f64], errors: &impl Fn(&[f64], &mut [f64])) -> Vec<(f64, f64)> {
+    let mut values = vec![0.0; grid.len()];
+    errors(grid, &mut values);
     let mut runs: Vec<(usize, f64)> = Vec::new(); // (grid index of the run's max, value)
     for (i, &e) in values.iter().enumerate() {
         if e == 0.0 {
@@ -198,50 +206,114 @@ fn alternating_extrema(grid: &[f64], error: &impl Fn(f64) -> f64) -> Vec<(f64, f
             _ => runs.push((i, e)),
         }
     }
-    runs.into_iter()
-        .map(|(i, e)| {
-            if i == 0 || i + 1 == grid.len() {
-                (grid[i], e)
-            } else {
-                refine_extremum(grid[i - 1], grid[i + 1], (grid[i], e), error)
-            }
-        })
-        .collect()
+    let mut extrema: Vec<(f64, f64)> = runs.iter().map(|&(i, e)| (grid[i], e)).collect();
+    // Extrema at the ends of the grid stay; the others are refined, all searches together.
+    let inner: Vec<usize> = (0..runs.len())
+        .filter(|&k| runs[k].0 != 0 && runs[k].0 + 1 != grid.len())
+        .collect();
+    let searches: Vec<Search> = inner
+        .iter()
+        .map(|&k| Search::new(grid[runs[k].0 - 1], grid[runs[k].0 + 1], extrema[k]))
+        .collect();
+    for (&k, refined) in inner.iter().zip(refine_extrema(searches, errors)) {
+        extrema[k] = refined;
+    }
+    extrema
 }
 
-/// Golden-section search for the max of `|e|` in `[lo, hi]`, never returning a point worse
-/// than the grid's `start`.
-fn refine_extremum(
-    mut lo: f64,
-    mut hi: f64,
+/// The golden ratio's inverse, the factor a golden-section bracket shrinks by each step.
+const INV_PHI: f64 = 0.618_033_988_749_894_9;
+
+/// A golden-section search for the max of `|e|` in `[lo, hi]`, from a grid point `start`.
+#[derive(Debug, Clone, Copy)]
+struct Search {
+    lo: f64,
+    hi: f64,
+    c: f64,
+    d: f64,
+    ec: f64,
+    ed: f64,
+    /// Whether the last point was `c` (else `d`).
+    at_c: bool,
     start: (f64, f64),
-    error: &impl Fn(f64) -> f64,
-) -> (f64, f64) {
-    const INV_PHI: f64 = 0.618_033_988_749_894_9;
-    let mut c = hi - INV_PHI * (hi - lo);
-    let mut d = lo + INV_PHI * (hi - lo);
-    let (mut ec, mut ed) = (error(c), error(d));
-    for _ in 0..40 {
-        if ec.abs() > ed.abs() {
-            (hi, d, ed) = (d, c, ec);
-            c = hi - INV_PHI * (hi - lo);
-            ec = error(c);
-        } else {
-            (lo, c, ec) = (c, d, ed);
-            d = lo + INV_PHI * (hi - lo);
-            ed = error(d);
+}
+
+impl Search {
+    fn new(lo: f64, hi: f64, start: (f64, f64)) -> Self {
+        Self {
+            lo,
+            hi,
+            c: hi - INV_PHI * (hi - lo),
+            d: lo + INV_PHI * (hi - lo),
+            ec: 0.0,
+            ed: 0.0,
+            at_c: false,
+            start,
         }
     }
-    let candidate = if ec.abs() > ed.abs() {
-        (c, ec)
-    } else {
-        (d, ed)
-    };
-    if candidate.1.abs() > start.1.abs() && candidate.1.signum() == start.1.signum() {
-        candidate
-    } else {
-        start
+
+    /// Keeps the part of the bracket around the larger `|e|` and returns its new point.
+    fn narrow(&mut self) -> f64 {
+        self.at_c = self.ec.abs() > self.ed.abs();
+        if self.at_c {
+            (self.hi, self.d, self.ed) = (self.d, self.c, self.ec);
+            self.c = self.hi - INV_PHI * (self.hi - self.lo);
+            self.c
+        } else {
+            (self.lo, self.c, self.ec) = (self.c, self.d, self.ed);
+            self.d = self.lo + INV_PHI * (self.hi - self.lo);
+            self.d
+        }
     }
+
+    /// Takes `e` at the point [`Self::narrow`] returned.
+    fn take(&mut self, e: f64) {
+        if self.at_c {
+            self.ec = e;
+        } else {
+            self.ed = e;
+        }
+    }
+
+    /// The better of the final points, never worse than `start`.
+    fn result(&self) -> (f64, f64) {
+        let candidate = if self.ec.abs() > self.ed.abs() {
+            (self.c, self.ec)
+        } else {
+            (self.d, self.ed)
+        };
+        if candidate.1.abs() > self.start.1.abs() && candidate.1.signum() == self.start.1.signum() {
+            candidate
+        } else {
+            self.start
+        }
+    }
+}
+
+/// Runs 40 golden-section steps of every search (the bracket shrinks by 0.618⁴⁰ ≈ 4e-9) in
+/// lockstep, one batch of `errors` per step, and returns each search's result.
+fn refine_extrema(
+    mut searches: Vec<Search>,
+    errors: &impl Fn(&[f64], &mut [f64]),
+) -> Vec<(f64, f64)> {
+    let mut points: Vec<f64> = searches.iter().flat_map(|s| [s.c, s.d]).collect();
+    let mut values = vec![0.0; points.len()];
+    errors(&points, &mut values);
+    for (search, e) in searches.iter_mut().zip(values.chunks_exact(2)) {
+        (search.ec, search.ed) = (e[0], e[1]);
+    }
+    points.truncate(searches.len());
+    values.truncate(searches.len());
+    for _ in 0..40 {
+        for (search, point) in searches.iter_mut().zip(&mut points) {
+            *point = search.narrow();
+        }
+        errors(&points, &mut values);
+        for (search, &e) in searches.iter_mut().zip(&values) {
+            search.take(e);
+        }
+    }
+    searches.iter().map(Search::result).collect()
 }
 
 /// Keeps `count` consecutive alternating extrema, dropping the smaller end each time (never

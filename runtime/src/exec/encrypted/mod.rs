@@ -749,21 +749,22 @@ fn block_diagonals(
     x: &[Ciphertext],
     plain_scale: f64,
 ) -> Result<Vec<Ciphertext>, SchemeError> {
-    let schedule = diagonals.schedule().clone();
+    let pattern = diagonals.pattern();
+    let schedule = pattern.schedule().clone();
     let block = i64::from(schedule.block);
     let slots = x[0].slots();
     let level = x[0].level();
     // baby[i][j]: rotation of input i by j blocks, if some nonzero diagonal uses it.
-    let baby: Vec<Vec<Option<Ciphertext>>> = (0..diagonals.input_ciphertexts())
+    let baby: Vec<Vec<Option<Ciphertext>>> = (0..pattern.input_ciphertexts())
         .into_par_iter()
         .map(|input| {
             let used: Vec<u32> = (0..schedule.baby)
                 .filter(|&j| {
-                    (0..diagonals.output_ciphertexts()).any(|output| {
+                    (0..pattern.output_ciphertexts()).any(|output| {
                         (0..schedule.giant).any(|g| {
                             schedule
                                 .diagonal(g, j)
-                                .is_some_and(|r| diagonals.is_nonzero(output, input, r))
+                                .is_some_and(|r| pattern.is_nonzero(output, input, r))
                         })
                     })
                 })
@@ -777,14 +778,14 @@ fn block_diagonals(
             Ok(rotated)
         })
         .collect::<Result<_, SchemeError>>()?;
-    (0..diagonals.output_ciphertexts())
+    (0..pattern.output_ciphertexts())
         .into_par_iter()
         .map(|output| {
             let mut y: Option<Ciphertext> = None;
             let mut values = vec![0.0; slots];
             for giant in 0..schedule.giant {
                 let mut acc: Option<Ciphertext> = None;
-                for (input, j) in diagonals.giant_step_terms(output, giant) {
+                for (input, j) in pattern.giant_step_terms(output, giant) {
                     let Some(rotated) = &baby[input as usize][j as usize] else {
                         continue;
                     };

@@ -4,7 +4,7 @@ use ensi_checkpoint::TernaryMatrix;
 
 use super::*;
 use crate::exec::slots::rotate_left;
-use crate::exec::{BlockDiagonals, ColumnSums, decode};
+use crate::exec::{BlockDiagonals, ColumnSums, DiagonalPattern, decode};
 use crate::plan::{LinearMethod, SignedRow};
 
 const Q: &str = "model.layers.0.self_attn.q_proj.weight";
@@ -163,12 +163,16 @@ fn both_methods_compute_w_x_for_several_layouts_and_row_maps() {
             // Padding and empty blocks are exactly zero.
             let zero = encode(&output, &by_diagonals).unwrap();
             assert_eq!(diagonals, zero, "{weight} slots={slots} baby={baby_steps}");
-            let structure = BlockDiagonals::new(matrix, rows, &input, &output, baby_steps);
+            let pattern = DiagonalPattern::new(matrix, rows, &input, &output, baby_steps);
+            assert_eq!(
+                &pattern,
+                BlockDiagonals::new(matrix, rows, &input, &output, baby_steps).pattern()
+            );
             assert_eq!(
                 run.work.nonzero_diagonals,
-                structure.nonzero_diagonals() as u64
+                pattern.nonzero_diagonals() as u64
             );
-            assert_eq!(run.work.rotations, structure.rotations() as u64);
+            assert_eq!(run.work.rotations, pattern.rotations() as u64);
         }
     }
 }
@@ -235,22 +239,27 @@ fn nonzero_diagonals_are_counted_and_zero_diagonals_skipped() {
     ] {
         let output = output.with_columns(rows.len() as u32);
         let d = BlockDiagonals::new(matrix, &rows, &input, &output, 3);
+        let pattern = d.pattern();
+        assert_eq!(
+            pattern,
+            &DiagonalPattern::new(matrix, &rows, &input, &output, 3)
+        );
         let mut brute = 0;
-        for o in 0..d.output_ciphertexts() {
-            for i in 0..d.input_ciphertexts() {
+        for o in 0..pattern.output_ciphertexts() {
+            for i in 0..pattern.input_ciphertexts() {
                 for r in 0..8 {
                     d.fill_diagonal(o, i, r, &mut buffer);
                     let nonzero = buffer.iter().any(|&v| v != 0.0);
-                    assert_eq!(d.is_nonzero(o, i, r), nonzero);
+                    assert_eq!(pattern.is_nonzero(o, i, r), nonzero);
                     brute += usize::from(nonzero);
                 }
             }
         }
-        assert_eq!(d.nonzero_diagonals(), brute);
+        assert_eq!(pattern.nonzero_diagonals(), brute);
     }
     // Three rows (one output ciphertext, blocks 0..3): diagonals r with k + r landing on a
     // nonzero entry of row 5 for k < 3; at most 3 · 8 per input ciphertext of 22.
-    let few = BlockDiagonals::new(
+    let few = DiagonalPattern::new(
         matrix,
         &[SignedRow {
             row: 5,
@@ -263,7 +272,7 @@ fn nonzero_diagonals_are_counted_and_zero_diagonals_skipped() {
     assert!(few.nonzero_diagonals() <= 22 * 8);
     assert!(
         few.nonzero_diagonals()
-            < BlockDiagonals::new(matrix, &identity(64), &input, &output, 3).nonzero_diagonals()
+            < DiagonalPattern::new(matrix, &identity(64), &input, &output, 3).nonzero_diagonals()
     );
 }
 
@@ -278,8 +287,8 @@ fn prerotated_baby_step_giant_step_equals_the_diagonal_sum() {
     let x = encode(&input, &random_activation(30, 8, 176)).unwrap();
     for baby_steps in [1, 3, 8] {
         let d = BlockDiagonals::new(matrix, &rows, &input, &output, baby_steps);
-        let s = d.schedule().clone();
-        let outputs = d.output_ciphertexts();
+        let s = d.pattern().schedule().clone();
+        let outputs = d.pattern().output_ciphertexts();
         let mut diagonal = vec![0.0; 128];
 
         // Σ_i Σ_r diag(o, i, r) ⊙ rot_left(x_i, r·block).
@@ -313,7 +322,7 @@ fn prerotated_baby_step_giant_step_equals_the_diagonal_sum() {
         for (o, y) in (0..outputs).zip(&mut bsgs) {
             for g in 0..s.giant {
                 let mut sum = vec![0.0; 128];
-                for (i, j) in d.giant_step_terms(o, g) {
+                for (i, j) in d.pattern().giant_step_terms(o, g) {
                     d.fill_prerotated(o, i, g, j, &mut diagonal);
                     for ((acc, w), v) in sum
                         .iter_mut()
