@@ -243,24 +243,40 @@ pub fn collect(graph: &HeGraph, params: &PlanParams, linear: &LinearCache) -> Ke
             }
         }
     }
+    // The runtime generates the rotation keys truncated to the highest level a value sits
+    // at; relinearization and conjugation (both used by bootstrapping) span the chain.
+    let top = graph
+        .values()
+        .filter_map(|v| graph.node(v).ty.level)
+        .max()
+        .unwrap_or(0) as usize;
+    let rotations = elements.len() as u64;
     if bootstrapping {
         elements.insert(conjugation_galois_element(log_n));
     }
     let key_bytes = switching_key_bytes(params);
-    let keys = elements.len() as u64 + u64::from(relinearization);
+    let full_keys = u64::from(relinearization) + u64::from(bootstrapping);
     KeySet {
         galois_elements: elements.into_iter().collect(),
         relinearization,
         bootstrapping,
         key_bytes,
-        total_bytes: keys * key_bytes,
+        total_bytes: rotations * switching_key_bytes_at(params, top) + full_keys * key_bytes,
     }
 }
 
 /// Bytes of one switching key in memory: `dnum` digits, each two polynomials of `N`
 /// coefficients over the `L + 1 + k` primes of Q·P, eight bytes a coefficient.
 pub fn switching_key_bytes(params: &PlanParams) -> u64 {
+    switching_key_bytes_at(params, params.literal.log_q.len().saturating_sub(1))
+}
+
+/// Bytes of one switching key truncated to `level`: the digits covering Q limbs 0..=level,
+/// each two polynomials over those limbs and P.
+pub fn switching_key_bytes_at(params: &PlanParams, level: usize) -> u64 {
     let literal = &params.literal;
-    let limbs = (literal.log_q.len() + literal.log_p.len()) as u64;
-    literal.dnum() as u64 * 2 * limbs * (1u64 << literal.log_n) * 8
+    let level = level.min(literal.log_q.len().saturating_sub(1));
+    let digits = (level + 1).div_ceil(literal.digit_primes.max(1) as usize) as u64;
+    let limbs = (level + 1 + literal.log_p.len()) as u64;
+    digits * 2 * limbs * (1u64 << literal.log_n) * 8
 }
