@@ -3,7 +3,7 @@
 //! A [`Plan`] is a straight-line program over vectors of ciphertexts (see [`op`]), the CKKS
 //! parameters it was compiled for, the exact rotation keys it needs, references to the
 //! model's tensors by name and digest, and the signatures of what the client encrypts and
-//! decrypts. [`check`] verifies that it is well typed before anything executes; [`file`]
+//! decrypts. [`check`] verifies that it is well typed before anything executes; [`file`](mod@file)
 //! reads and writes it with a versioned, checksummed, size-limited header.
 
 pub mod check;

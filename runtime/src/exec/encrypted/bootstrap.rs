@@ -21,14 +21,14 @@ struct Shape {
     level0_scale: Option<u64>,
 }
 
-/// The plan's bootstrappers, keyed by their [`Shape`].
+/// The plan's bootstrappers, keyed by their shape (slot count, output level, level-0 input scale).
 #[derive(Debug, Default)]
 pub struct Bootstrappers {
     by_shape: BTreeMap<Shape, Bootstrapper>,
 }
 
 impl Bootstrappers {
-    /// Plans (and encodes) the circuit of every distinct [`Shape`] the plan bootstraps; empty
+    /// Plans (and encodes) the circuit of every distinct shape the plan bootstraps; empty
     /// for a plan without bootstraps.
     pub fn for_plan(plan: &Plan, params: &Params) -> Result<Self, ExecError> {
         let mut by_shape = BTreeMap::new();

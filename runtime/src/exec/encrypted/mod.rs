@@ -1,6 +1,6 @@
 //! The encrypted executor: a checked plan run on CKKS ciphertexts with public evaluation keys only, computing what the plaintext executor computes on f64 slots.
 //!
-//! The semantics of every op are the plaintext executor's ([`super::plaintext`]); here each
+//! The semantics of every op are the plaintext executor's (`exec::plaintext`); here each
 //! slot vector is one [`Ciphertext`] and each slotwise operation one homomorphic operation:
 //!
 //! - `add`, `sub`, `neg`, `mul` (with relinearization), `square`, `rescale`, `drop_levels`,
