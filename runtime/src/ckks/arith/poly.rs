@@ -294,7 +294,7 @@ impl RnsPoly {
 
     /// `self ± other` limb by limb into a new polynomial of the same shape. Writing the
     /// fresh buffer once, instead of copying `self` and updating the copy, halves the memory
-    /// traffic of these bandwidth-bound ops; outputs larger than [`STREAMING_BYTES`] are
+    /// traffic of these bandwidth-bound ops; outputs of [`STREAMING_BYTES`] or more are
     /// written with non-temporal stores, which also skip reading every output line first.
     fn combine(&self, ring: &RingContext, other: &Self, subtract: bool) -> Self {
         self.assert_same_shape(other);

@@ -21,7 +21,8 @@ struct Shape {
     level0_scale: Option<u64>,
 }
 
-/// The plan's bootstrappers, keyed by their shape (slot count, output level, level-0 input scale).
+/// The plan's bootstrappers, keyed by their shape (slot count, output level, level-0 input
+/// scale).
 #[derive(Debug, Default)]
 pub struct Bootstrappers {
     by_shape: BTreeMap<Shape, Bootstrapper>,

@@ -1,8 +1,8 @@
 //! The client's side of an encrypted run: the plan's parameters rebuilt and checked, its evaluation keys, inputs encrypted in their layouts, outputs decrypted and decoded.
 //!
-//! Everything here that takes a [`SecretKey`](crate::ckks::scheme::SecretKey) (through a [`KeyGenerator`], [`Encryptor`] or
-//! [`Decryptor`]) runs on the client; the server needs only [`plan_params`] and the
-//! [`EvaluationKeys`] made by [`evaluation_keys`].
+//! Everything here that takes a [`SecretKey`](crate::ckks::scheme::SecretKey) (through a
+//! [`KeyGenerator`], [`Encryptor`] or [`Decryptor`]) runs on the client; the server needs
+//! only [`plan_params`] and the [`EvaluationKeys`] made by [`evaluation_keys`].
 
 use crate::ckks::scheme::{
     Ciphertext, Decryptor, Encryptor, EvaluationKeys, KeyGenerator, Params, Security,
